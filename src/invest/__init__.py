@@ -1,0 +1,17 @@
+"""invest: a reproducible DVC pipeline for an honestly evaluated stock-return model."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from invest.checkpoint import LoadedModel
+
+__all__ = ["load_model"]
+
+
+def load_model(path: str) -> LoadedModel:
+    """Load a checkpoint written by ``invest train``: the network (eval mode), its scaler and metadata."""
+    from invest.checkpoint import load_model as _load
+
+    return _load(path)

@@ -1,0 +1,3 @@
+from invest.cli import main
+
+main()

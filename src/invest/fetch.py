@@ -1,0 +1,51 @@
+"""Stage ``fetch``: pull the raw tables from the configured source into ``data/raw/``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from invest import sources
+from invest.errors import DataError, InvestError
+from invest.io import read_table, write_json, write_table
+from invest.params import Params
+from invest.schema import TABLES
+
+
+def read_existing(raw_dir: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:
+    """Tables already on disk, for an incremental refresh; an unreadable one is refetched whole."""
+    existing = {}
+    for table in TABLES:
+        if not (Path(raw_dir) / table.filename).exists():
+            continue
+        try:
+            frame = read_table(raw_dir, table)
+        except InvestError as exc:
+            print(f"fetch: ignoring {table.filename} and fetching it again: {exc}", file=sys.stderr)
+            continue
+        if frame is not None:
+            existing[table.name] = frame
+    return existing
+
+
+def main(params: Params, raw_dir: str | os.PathLike[str] = "data/raw", report_path: str | os.PathLike[str] = "metrics/fetch.json") -> None:
+    existing = read_existing(raw_dir)
+    result = sources.fetch(params.data, existing)
+    missing = [t.name for t in TABLES if t.required and t.name not in result.tables]
+    if missing:
+        raise DataError(f"source {params.data.source!r} returned no {', '.join(missing)} table; check its report")
+    for table in TABLES:
+        if table.name in result.tables:
+            write_table(raw_dir, table, result.tables[table.name])
+        else:  # a table the source does not make must not linger from an earlier source
+            (Path(raw_dir) / table.filename).unlink(missing_ok=True)
+    report = {**result.report, "failures": dict(sorted(result.failures.items()))}
+    write_json(report_path, report)
+    rows = ", ".join(f"{name} {len(frame):,}" for name, frame in result.tables.items())
+    print(f"fetch: {params.data.source} -> {raw_dir}: {rows}", file=sys.stderr)
+    if result.failures:
+        shown = "; ".join(f"{ticker}: {reason}" for ticker, reason in list(sorted(result.failures.items()))[:10])
+        print(f"fetch: {len(result.failures)} ticker(s) failed ({shown}); validate decides if coverage suffices", file=sys.stderr)

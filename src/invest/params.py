@@ -1,0 +1,278 @@
+"""Typed, validated view of params.yaml: one frozen dataclass per section.
+
+The loader refuses unknown keys, wrong types and out-of-range values with one
+line naming the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from invest.errors import ConfigError
+
+HORIZONS: dict[str, int] = {"1m": 1, "3m": 3, "6m": 6, "1y": 12, "2y": 24, "3y": 36}  # label -> months
+
+
+def _check(condition: bool, key: str, allowed: str, value: Any) -> None:
+    if not condition:
+        raise ConfigError(f"params: {key} = {value!r} is out of range; allowed: {allowed}")
+
+
+def _date(key: str, value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"params: {key} = {value!r} is not a date; write it as YYYY-MM-DD") from None
+
+
+@dataclass(frozen=True)
+class DataParams:
+    source: Literal["sim", "yfinance", "files"] = "sim"
+    seed: int = 42
+    n_tickers: int = 100
+    start: str = "2006-01-01"
+    as_of: str = "2024-12-31"
+    universe: list[str] | str = field(default_factory=list)
+    files_dir: str = "data/external"
+    report_lag_days: int = 45
+    batch_size: int = 25
+    max_retries: int = 4
+    timeout_s: float = 30.0
+    fred_macro: bool = False
+
+    def validate(self) -> None:
+        _check(1 <= self.n_tickers <= 100_000, "data.n_tickers", "1 to 100000", self.n_tickers)
+        start, as_of = _date("data.start", self.start), _date("data.as_of", self.as_of)
+        _check(start < as_of, "data.as_of", f"a date after data.start ({self.start})", self.as_of)
+        _check(0 <= self.report_lag_days <= 365, "data.report_lag_days", "0 to 365", self.report_lag_days)
+        _check(1 <= self.batch_size <= 500, "data.batch_size", "1 to 500", self.batch_size)
+        _check(0 <= self.max_retries <= 20, "data.max_retries", "0 to 20", self.max_retries)
+        _check(self.timeout_s > 0, "data.timeout_s", "a positive number of seconds", self.timeout_s)
+
+
+@dataclass(frozen=True)
+class ValidateParams:
+    max_missing_share: float = 0.02
+    max_jump: float = 0.75
+    max_jump_share: float = 0.0005
+    max_gap_days: int = 10
+    stale_days: int = 15
+    max_stale_share: float = 0.01
+    frozen_fundamental_years: float = 3.0
+    max_frozen_share: float = 0.2
+    min_tickers: int = 5
+
+    def validate(self) -> None:
+        for name in ("max_missing_share", "max_jump_share", "max_stale_share", "max_frozen_share"):
+            value = getattr(self, name)
+            _check(0 <= value <= 1, f"validate.{name}", "a share between 0 and 1", value)
+        _check(self.max_jump > 0, "validate.max_jump", "a positive log return", self.max_jump)
+        _check(self.max_gap_days >= 1, "validate.max_gap_days", "1 or more", self.max_gap_days)
+        _check(self.stale_days >= 2, "validate.stale_days", "2 or more", self.stale_days)
+        _check(self.frozen_fundamental_years > 0, "validate.frozen_fundamental_years", "> 0", self.frozen_fundamental_years)
+        _check(self.min_tickers >= 1, "validate.min_tickers", "1 or more", self.min_tickers)
+
+
+@dataclass(frozen=True)
+class CacheParams:
+    snapshot_freq: Literal["monthly", "quarterly"] = "monthly"
+    min_history_days: int = 252
+    min_price: float = 1.0
+
+    def validate(self) -> None:
+        _check(21 <= self.min_history_days <= 2520, "cache.min_history_days", "21 to 2520", self.min_history_days)
+        _check(self.min_price >= 0, "cache.min_price", "0 or more", self.min_price)
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    seed: int = 42
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    num_threads: int = 2
+    horizon: Literal["1m", "3m", "6m", "1y", "2y", "3y"] = "1y"
+    target: Literal["excess", "raw"] = "excess"
+    control: Literal["none", "shuffled_labels", "future_features"] = "none"
+    train_end: str = "2015-12-31"
+    val_end: str = "2018-12-31"
+    embargo_months: int | None = None
+    seq_len: int = 12
+    hidden_size: int = 32
+    lstm_layers: int = 1
+    transformer_layers: int = 1
+    attention_heads: int = 4
+    dropout: float = 0.1
+    batch_size: int = 256
+    learning_rate: float = 0.001
+    weight_decay: float = 0.0001
+    epochs: int = 30
+    patience: int = 5
+    huber_delta: float = 1.0
+    mixed_precision: bool = False
+
+    @property
+    def horizon_months(self) -> int:
+        return HORIZONS[self.horizon]
+
+    @property
+    def embargo(self) -> int:
+        return self.horizon_months if self.embargo_months is None else self.embargo_months
+
+    def validate(self) -> None:
+        _check(self.num_threads >= 0, "train.num_threads", "0 (torch default) or more", self.num_threads)
+        train_end, val_end = _date("train.train_end", self.train_end), _date("train.val_end", self.val_end)
+        _check(train_end < val_end, "train.val_end", f"a date after train.train_end ({self.train_end})", self.val_end)
+        _check(
+            self.embargo >= self.horizon_months,
+            "train.embargo_months",
+            f"at least the label horizon ({self.horizon_months} months for {self.horizon}), or null",
+            self.embargo_months,
+        )
+        _check(1 <= self.seq_len <= 120, "train.seq_len", "1 to 120 monthly steps", self.seq_len)
+        _check(1 <= self.hidden_size <= 4096, "train.hidden_size", "1 to 4096", self.hidden_size)
+        _check(1 <= self.lstm_layers <= 8, "train.lstm_layers", "1 to 8", self.lstm_layers)
+        _check(0 <= self.transformer_layers <= 12, "train.transformer_layers", "0 to 12", self.transformer_layers)
+        _check(
+            self.attention_heads >= 1 and self.hidden_size % self.attention_heads == 0,
+            "train.attention_heads",
+            f"a divisor of train.hidden_size ({self.hidden_size})",
+            self.attention_heads,
+        )
+        _check(0 <= self.dropout < 1, "train.dropout", "0 <= dropout < 1", self.dropout)
+        _check(self.batch_size >= 1, "train.batch_size", "a positive integer", self.batch_size)
+        _check(self.learning_rate > 0, "train.learning_rate", "a positive number such as 0.001", self.learning_rate)
+        _check(self.weight_decay >= 0, "train.weight_decay", "0 or more", self.weight_decay)
+        _check(self.epochs >= 1, "train.epochs", "a positive integer", self.epochs)
+        _check(self.patience >= 1, "train.patience", "a positive integer", self.patience)
+        _check(self.huber_delta > 0, "train.huber_delta", "a positive number", self.huber_delta)
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    seed: int = 7
+    mode: Literal["walk_forward", "single"] = "walk_forward"
+    test_years: list[int] = field(default_factory=lambda: [2019, 2020, 2021, 2022, 2023])
+    val_months: int = 24
+    bootstrap_samples: int = 1000
+    block_months: int = 12
+    n_buckets: int = 10
+
+    def validate(self) -> None:
+        _check(len(self.test_years) > 0, "evaluate.test_years", "a non-empty list of years", self.test_years)
+        _check(
+            all(1900 < year < 2200 for year in self.test_years) and self.test_years == sorted(set(self.test_years)),
+            "evaluate.test_years", "increasing calendar years without repeats", self.test_years,
+        )
+        _check(6 <= self.val_months <= 120, "evaluate.val_months", "6 to 120", self.val_months)
+        _check(self.bootstrap_samples >= 10, "evaluate.bootstrap_samples", "10 or more", self.bootstrap_samples)
+        _check(self.block_months >= 1, "evaluate.block_months", "1 or more", self.block_months)
+        _check(2 <= self.n_buckets <= 100, "evaluate.n_buckets", "2 to 100", self.n_buckets)
+
+
+@dataclass(frozen=True)
+class Params:
+    data: DataParams
+    validate: ValidateParams
+    cache: CacheParams
+    train: TrainParams
+    evaluate: EvaluateParams
+
+
+_SECTION_TYPES = {"data": DataParams, "validate": ValidateParams, "cache": CacheParams, "train": TrainParams, "evaluate": EvaluateParams}
+
+
+def load(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path} not found; run from the repository root or pass --params") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path} is not valid YAML{where}; fix the syntax") from None
+    return from_dict(raw if raw is not None else {})
+
+
+def from_dict(raw: Any) -> Params:
+    if not isinstance(raw, dict):
+        raise ConfigError("params: the file must be a mapping of sections (data, validate, cache, train, evaluate)")
+    unknown = sorted(set(raw) - set(_SECTION_TYPES))
+    if unknown:
+        raise ConfigError(f"params: unknown section {unknown[0]!r}; allowed: {', '.join(_SECTION_TYPES)}")
+    sections = {name: _section(name, cls, raw.get(name) or {}) for name, cls in _SECTION_TYPES.items()}
+    return Params(**sections)
+
+
+def _section(name: str, cls: type, raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"params: section {name!r} must be a mapping of key: value")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in fields:
+            raise ConfigError(f"params: unknown key {name}.{key}; allowed keys: {', '.join(sorted(fields))}")
+    values = {key: _typed(f"{name}.{key}", hints[key], value) for key, value in raw.items()}
+    section = cls(**values)
+    section.validate()
+    return section
+
+
+def _typed(key: str, hint: Any, value: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise ConfigError(f"params: {key} = {value!r} is not allowed; choose one of {', '.join(map(str, choices))}")
+        return value
+    if origin in (types.UnionType, typing.Union):
+        errors = []
+        for option in typing.get_args(hint):
+            try:
+                return _typed(key, option, value)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise ConfigError(f"params: {key} = {value!r} has the wrong type; expected {_describe(hint)}")
+    if hint is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"params: {key} must be null")
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise ConfigError(f"params: {key} = {value!r} has the wrong type; expected a list")
+        return [_typed(f"{key}[{i}]", item, v) for i, v in enumerate(value)]
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, dt.date):  # YAML reads an unquoted 2020-01-01 as a date
+            return value.isoformat()
+    raise ConfigError(f"params: {key} = {value!r} has the wrong type; expected {_describe(hint)}")
+
+
+def _describe(hint: Any) -> str:
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        return " or ".join(_describe(option) for option in typing.get_args(hint))
+    if typing.get_origin(hint) is list:
+        return "a list"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "text", type(None): "null"}.get(hint, str(hint))
+
+
+def to_dict(params: Params) -> dict[str, dict[str, Any]]:
+    return dataclasses.asdict(params)

@@ -1,0 +1,126 @@
+"""The point-in-time SQLite store (``data/stock_data.db``): schema, writer and readers.
+
+Tables:
+  meta(key, value)                    schema version and feature lists
+  tickers(ticker_id, ticker, name, sector, industry)
+  prices(ticker_id, date, close, adj_close, volume)        one row per ticker-day
+  monthly(ticker_id, date, <temporal features>)            one row per ticker-month end
+  snapshots(ticker_id, date, <static features>, <labels>)  one row per ticker-snapshot
+  oracle(ticker_id, date, expected_return_1y)              simulated market only
+
+Dates are ISO text. The database uses SQLite's default rollback journal (never WAL,
+which leaves -wal/-shm files beside a DVC-tracked file); readers open it read-only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from invest.errors import DataError
+from invest.io import atomic_path
+
+SCHEMA_VERSION = 1
+
+
+def write_store(path: str | os.PathLike[str], tables: dict[str, pd.DataFrame], meta: dict[str, object]) -> None:
+    """Write all tables to a new database at a temporary path, then move it into place."""
+    with atomic_path(path) as tmp:
+        tmp.unlink()
+        connection = sqlite3.connect(tmp)
+        try:
+            connection.execute("PRAGMA journal_mode=DELETE")
+            with connection:
+                connection.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+                rows = [("schema_version", str(SCHEMA_VERSION))] + [
+                    (key, json.dumps(value, sort_keys=True)) for key, value in sorted(meta.items())
+                ]
+                connection.executemany("INSERT INTO meta VALUES (?, ?)", rows)
+                _write_frame(connection, "tickers", tables["tickers"], ("ticker_id",), rowid=True)
+                for name in ("prices", "monthly", "snapshots", "oracle"):
+                    if name in tables:
+                        _write_frame(connection, name, tables[name], ("ticker_id", "date"))
+            connection.execute("VACUUM")
+        finally:
+            connection.close()
+
+
+def _write_frame(
+    connection: sqlite3.Connection, name: str, frame: pd.DataFrame, key: Sequence[str], rowid: bool = False
+) -> None:
+    columns = []
+    for column in frame.columns:
+        if column in ("ticker_id",):
+            kind = "INTEGER NOT NULL"
+        elif frame[column].dtype.kind in "fiu":
+            kind = "REAL"
+        else:
+            kind = "TEXT"
+        columns.append(f'"{column}" {kind}')
+    tail = "" if rowid else " WITHOUT ROWID"
+    connection.execute(f'CREATE TABLE {name} ({", ".join(columns)}, PRIMARY KEY ({", ".join(key)})){tail}')
+    placeholders = ", ".join("?" for _ in frame.columns)
+    connection.executemany(f"INSERT INTO {name} VALUES ({placeholders})", _records(frame))
+
+
+def _records(frame: pd.DataFrame) -> Iterable[tuple]:
+    converted = []
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype.kind == "M":
+            converted.append(values.dt.strftime("%Y-%m-%d").to_numpy(dtype=object))
+        elif values.dtype.kind == "f":
+            array = values.to_numpy(dtype=float)
+            converted.append(np.where(np.isfinite(array), array, None).astype(object))
+        elif values.dtype.kind in "iu":
+            converted.append(values.to_numpy().astype(object))
+        else:
+            converted.append(values.to_numpy(dtype=object))
+    return zip(*converted)
+
+
+def connect_readonly(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    """Open the store read-only and check it is one of ours, of the current schema version."""
+    db = Path(path)
+    if not db.exists():
+        raise DataError(f"{db} not found; run `invest cache` (or dvc repro) to build it")
+    try:
+        connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        version = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise DataError(f"{db} is not a readable invest database ({exc}); delete it and rerun `dvc repro`") from None
+    if version is None or int(version[0]) != SCHEMA_VERSION:
+        found = "none" if version is None else version[0]
+        connection.close()
+        raise DataError(
+            f"{db} has schema version {found}, this code needs {SCHEMA_VERSION}; rebuild it with `dvc repro --force cache`"
+        )
+    return connection
+
+
+def read_meta(connection: sqlite3.Connection) -> dict[str, object]:
+    rows = connection.execute("SELECT key, value FROM meta").fetchall()
+    return {key: (int(value) if key == "schema_version" else json.loads(value)) for key, value in rows}
+
+
+def read_frame(connection: sqlite3.Connection, query: str, params: Sequence[object] = ()) -> pd.DataFrame:
+    """Run ``query`` and return a frame with ``date`` parsed and tickers joined in."""
+    try:
+        frame = pd.read_sql_query(query, connection, params=params)
+    except (sqlite3.DatabaseError, pd.errors.DatabaseError) as exc:
+        raise DataError(f"the database is damaged or incomplete ({exc}); rebuild it with `dvc repro --force cache`") from None
+    if "date" in frame.columns:
+        frame["date"] = pd.to_datetime(frame["date"])
+    return frame
+
+
+def read_table(connection: sqlite3.Connection, table: str) -> pd.DataFrame:
+    """A whole table with the ticker symbol in place of its id, sorted by (ticker, date)."""
+    frame = read_frame(connection, f"SELECT t.ticker, x.* FROM {table} x JOIN tickers t USING (ticker_id) ORDER BY t.ticker, x.date")
+    return frame.drop(columns=["ticker_id"])
