@@ -37,8 +37,13 @@ def fit_predict_all(
     features = tabular(past, static)
     out["ridge"] = _ridge(features, target, train, val)
     booster = HistGradientBoostingRegressor(
-        max_iter=200, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=100, l2_regularization=1.0,
-        early_stopping=False, random_state=seed,
+        max_iter=200,
+        learning_rate=0.05,
+        max_leaf_nodes=15,
+        min_samples_leaf=100,
+        l2_regularization=1.0,
+        early_stopping=False,
+        random_state=seed,
     )
     booster.fit(features[train], y)
     out["gbt"] = booster.predict(features)

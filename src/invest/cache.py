@@ -32,7 +32,9 @@ def build_tables(raw: dict[str, pd.DataFrame], params: CacheParams) -> dict[str,
     close = panels["close"].loc[month_ends]
     snapshot_dates = features.month_ends(month_ends, params.snapshot_freq)
     candidates = monthly[["ticker", "date"]].join(history, on=["date", "ticker"])
-    candidates = candidates.join(close.stack(future_stack=True).rename("close_price").rename_axis(["date", "ticker"]), on=["date", "ticker"])
+    candidates = candidates.join(
+        close.stack(future_stack=True).rename("close_price").rename_axis(["date", "ticker"]), on=["date", "ticker"]
+    )
     keep = (
         candidates["date"].isin(snapshot_dates)
         & (candidates["history_days"] >= params.min_history_days)
@@ -95,7 +97,9 @@ def with_ticker_ids(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     return out
 
 
-def main(params: Params, raw_dir: str | os.PathLike[str] = "data/raw", db_path: str | os.PathLike[str] = "data/stock_data.db") -> None:
+def main(
+    params: Params, raw_dir: str | os.PathLike[str] = "data/raw", db_path: str | os.PathLike[str] = "data/stock_data.db"
+) -> None:
     raw = read_raw(raw_dir)
     tables = build_tables(raw, params.cache)
     meta = {

@@ -102,7 +102,10 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
 def check_schema(checkpoint: dict[str, Any], temporal: list[str], static: list[str], where: str) -> None:
     """Raise a DataError naming the difference if the checkpoint's features differ from the store's."""
     model_temporal = [name for name in checkpoint["temporal_features"] if name != STEP_MASK]
-    for kind, model_names, store_names in (("temporal", model_temporal, temporal), ("static", checkpoint["static_features"], static)):
+    for kind, model_names, store_names in (
+        ("temporal", model_temporal, temporal),
+        ("static", checkpoint["static_features"], static),
+    ):
         if list(model_names) != list(store_names):
             missing = [n for n in model_names if n not in store_names]
             extra = [n for n in store_names if n not in model_names]

@@ -105,23 +105,9 @@ def evaluate(
 def main() -> None:
     """Console entry point: run the app, turning user errors into one line and exit code 1."""
     try:
-        app(standalone_mode=False)
+        app()  # standalone: usage errors print typer's message and exit 2
     except InvestError as exc:
         if State.debug or os.environ.get("INVEST_DEBUG"):
             raise
         print(f"Error: {exc}", file=sys.stderr)
         sys.exit(1)
-    except KeyboardInterrupt:
-        print("Interrupted; outputs already written are complete, partial ones were discarded.", file=sys.stderr)
-        sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        sys.exit(1)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        from click import ClickException
-
-        if isinstance(exc, ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

@@ -72,7 +72,7 @@ def build_arrays(panel: Panel, horizon: str, target: str, seq_len: int, shift_mo
     snapshot: a deliberate leak used only by the look-ahead control.
     """
     snapshots = panel.snapshots
-    label = snapshots[label_column(horizon, target)].to_numpy(dtype=float)
+    label = snapshots[label_column(horizon, target)].to_numpy(dtype=float, copy=True)
     monthly = panel.monthly
     temporal = monthly[panel.temporal_features].to_numpy(dtype=np.float32)
     position = pd.Series(np.arange(len(monthly)), index=pd.MultiIndex.from_frame(monthly[["ticker", "date"]]))
@@ -92,7 +92,7 @@ def build_arrays(panel: Panel, horizon: str, target: str, seq_len: int, shift_mo
     valid &= same_ticker & available[:, None]
     past = temporal[steps]  # [N, T, F]
     past[~valid] = np.nan
-    static = static_frame[panel.static_features].to_numpy(dtype=np.float32)
+    static = static_frame[panel.static_features].to_numpy(dtype=np.float32, copy=True)
     if shift_months:
         label = np.where(available, label, np.nan)
     return Arrays(past, static, label, snapshots["date"].to_numpy(), snapshots["ticker"].to_numpy())
@@ -176,7 +176,12 @@ class Scaler:
 
     @classmethod
     def from_dict(cls, data: dict) -> Scaler:
-        return cls(**{key: (np.asarray(value, dtype=np.float32) if isinstance(value, list) else float(value)) for key, value in data.items()})
+        return cls(
+            **{
+                key: (np.asarray(value, dtype=np.float32) if isinstance(value, list) else float(value))
+                for key, value in data.items()
+            }
+        )
 
 
 def _robust(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -26,8 +26,19 @@ from invest.params import EvaluateParams, Params, TrainParams
 from invest.train import fit, load_arrays, prepare
 
 BASELINES = ("zero", "historical_mean", "momentum", "ridge", "gbt")
-SUMMARY_KEYS = ("rank_ic", "rank_ic_std", "icir", "rank_ic_t_nw", "mae", "rmse", "pearson", "spearman", "hit_rate",
-                "quintile_spread", "calibration_slope")
+SUMMARY_KEYS = (
+    "rank_ic",
+    "rank_ic_std",
+    "icir",
+    "rank_ic_t_nw",
+    "mae",
+    "rmse",
+    "pearson",
+    "spearman",
+    "hit_rate",
+    "quintile_spread",
+    "calibration_slope",
+)
 
 
 def walk_forward_split(year: int, embargo_months: int, val_months: int) -> Split:
@@ -37,7 +48,16 @@ def walk_forward_split(year: int, embargo_months: int, val_months: int) -> Split
     return Split(val_start - pd.DateOffset(months=embargo_months), val_start, val_end, test_start)
 
 
-def predict_block(panel: Panel, arrays: Arrays, train_params: TrainParams, split: Split, test_rows: np.ndarray, device, network=None, scaler=None) -> pd.DataFrame:
+def predict_block(
+    panel: Panel,
+    arrays: Arrays,
+    train_params: TrainParams,
+    split: Split,
+    test_rows: np.ndarray,
+    device,
+    network=None,
+    scaler=None,
+) -> pd.DataFrame:
     """Fit (unless given) the network and the baselines on one split; predict the test rows."""
     prepared = prepare(panel, train_params, split, arrays)
     if network is None:
@@ -48,18 +68,25 @@ def predict_block(panel: Panel, arrays: Arrays, train_params: TrainParams, split
     unscaled_target = prepared.scaler.unscale_target(prepared.target)
     momentum_index = list(panel.temporal_features).index("ret_12_1m")
     others = baselines.fit_predict_all(
-        prepared.past, prepared.static, unscaled_target, arrays.past[:, -1, momentum_index],
-        prepared.masks["train"], prepared.masks["val"], train_params.seed,
+        prepared.past,
+        prepared.static,
+        unscaled_target,
+        arrays.past[:, -1, momentum_index],
+        prepared.masks["train"],
+        prepared.masks["val"],
+        train_params.seed,
     )
     snapshots = panel.snapshots.iloc[np.flatnonzero(test_rows)]
-    frame = pd.DataFrame({
-        "date": arrays.dates[test_rows],
-        "ticker": arrays.tickers[test_rows],
-        "target": arrays.target[test_rows],
-        "raw_return": snapshots[f"fwd_ret_{train_params.horizon}"].to_numpy(),
-        "excess_return": snapshots[f"fwd_exc_{train_params.horizon}"].to_numpy(),
-        "model": model_out["prediction"],
-    })
+    frame = pd.DataFrame(
+        {
+            "date": arrays.dates[test_rows],
+            "ticker": arrays.tickers[test_rows],
+            "target": arrays.target[test_rows],
+            "raw_return": snapshots[f"fwd_ret_{train_params.horizon}"].to_numpy(),
+            "excess_return": snapshots[f"fwd_exc_{train_params.horizon}"].to_numpy(),
+            "model": model_out["prediction"],
+        }
+    )
     frame["market_return"] = frame["raw_return"] - frame["excess_return"]
     for name in BASELINES:
         frame[name] = others[name][test_rows]
@@ -82,8 +109,11 @@ def run_walk_forward(panel: Panel, params: Params) -> pd.DataFrame:
                 f"(labels end {last.date()}); choose years up to {last.year}"
             )
         split = walk_forward_split(year, train_params.embargo, settings.val_months)
-        print(f"evaluate: walk-forward {year}: train to {split.train_end.date()}, validate "
-              f"{split.val_start.date()}..{split.val_end.date()}", file=sys.stderr)
+        print(
+            f"evaluate: walk-forward {year}: train to {split.train_end.date()}, validate "
+            f"{split.val_start.date()}..{split.val_end.date()}",
+            file=sys.stderr,
+        )
         frames.append(predict_block(panel, arrays, train_params, split, test_rows, device))
     return pd.concat(frames, ignore_index=True)
 
@@ -109,10 +139,17 @@ def score(frame: pd.DataFrame, predictor: str, horizon_months: int, settings: Ev
     point = metrics.point_metrics(frame, predictor)
     hits = metrics.hit_rates(frame, pred=predictor)
     return {
-        "rank_ic": ic["mean"], "rank_ic_std": ic["std"], "icir": ic["icir"], "rank_ic_t_nw": ic["t_newey_west"],
+        "rank_ic": ic["mean"],
+        "rank_ic_std": ic["std"],
+        "icir": ic["icir"],
+        "rank_ic_t_nw": ic["t_newey_west"],
         "rank_ic_t_nonoverlap": ic["t_nonoverlap"],
-        "mae": point["mae"], "rmse": point["rmse"], "pearson": point["pearson"], "spearman": point["spearman"],
-        "hit_rate": hits.get("hit_rate", float("nan")), "excess_hit_rate": hits.get("excess_hit_rate", float("nan")),
+        "mae": point["mae"],
+        "rmse": point["rmse"],
+        "pearson": point["pearson"],
+        "spearman": point["spearman"],
+        "hit_rate": hits.get("hit_rate", float("nan")),
+        "excess_hit_rate": hits.get("excess_hit_rate", float("nan")),
         "quintile_spread": metrics.quantile_spread(frame, 5, predictor),
         "calibration_slope": metrics.calibration_slope(frame, predictor),
     }
@@ -126,7 +163,13 @@ def summarise(frame: pd.DataFrame, params: Params) -> dict[str, float]:
     for name in predictors:
         out |= {f"{name}_{key}": value for key, value in score(frame, name, horizon, settings).items()}
     hits = metrics.hit_rates(frame, pred="model")
-    for key in ("base_rate", "best_constant_hit_rate", "pred_positive_share", "excess_base_rate", "excess_best_constant_hit_rate"):
+    for key in (
+        "base_rate",
+        "best_constant_hit_rate",
+        "pred_positive_share",
+        "excess_base_rate",
+        "excess_best_constant_hit_rate",
+    ):
         out[key] = hits.get(key, float("nan"))
     if "oracle" in frame:
         out["model_share_of_oracle_ic"] = out["model_rank_ic"] / out["oracle_rank_ic"]
@@ -145,9 +188,13 @@ def summarise(frame: pd.DataFrame, params: Params) -> dict[str, float]:
     return {key: (None if isinstance(value, float) and not np.isfinite(value) else value) for key, value in out.items()}
 
 
-def main(params: Params, db_path: str | os.PathLike[str] = "data/stock_data.db",
-         model_path: str | os.PathLike[str] = "models/model.pt", out_dir: str | os.PathLike[str] = "metrics",
-         report_dir: str | os.PathLike[str] = "evaluation") -> None:
+def main(
+    params: Params,
+    db_path: str | os.PathLike[str] = "data/stock_data.db",
+    model_path: str | os.PathLike[str] = "models/model.pt",
+    out_dir: str | os.PathLike[str] = "metrics",
+    report_dir: str | os.PathLike[str] = "evaluation",
+) -> None:
     panel = load_panel(db_path)
     loaded = load_model(model_path)
     check_schema(loaded.checkpoint, panel.temporal_features, panel.static_features, str(db_path))
@@ -159,10 +206,16 @@ def main(params: Params, db_path: str | os.PathLike[str] = "data/stock_data.db",
     summary = summarise(frame, params)
     out = Path(out_dir)
     write_json(out / "eval.json", summary)
+    from invest.model_card import complete_card
+
+    complete_card(Path(model_path).with_name("model_card.json"), summary, loaded.checkpoint, params.evaluate)
     report.write_predictions(out / "predictions.csv", frame)
     report.write_plot_data(out / "plots", frame, summary, params.evaluate.n_buckets)
     report.write_report(Path(report_dir), frame, summary, params)
     line = f"evaluate: model rank IC {summary['model_rank_ic']:.3f}"
     if summary.get("oracle_rank_ic") is not None:
         line += f" (oracle {summary['oracle_rank_ic']:.3f})"
-    print(f"{line}, MAE {summary['model_mae']:.3f} vs historical mean {summary['historical_mean_mae']:.3f} -> {out / 'eval.json'}", file=sys.stderr)
+    print(
+        f"{line}, MAE {summary['model_mae']:.3f} vs historical mean {summary['historical_mean_mae']:.3f} -> {out / 'eval.json'}",
+        file=sys.stderr,
+    )

@@ -76,9 +76,7 @@ def price_panels(prices: pd.DataFrame, calendar: pd.DatetimeIndex) -> dict[str, 
     for column in ("adj_close", "close", "volume"):
         panels[column] = prices.pivot(index="date", columns="ticker", values=column).reindex(calendar)
     spread = np.log(prices["high"] / prices["low"]).where(prices["high"] >= prices["low"])
-    panels["hl_range"] = (
-        prices.assign(hl_range=spread).pivot(index="date", columns="ticker", values="hl_range").reindex(calendar)
-    )
+    panels["hl_range"] = prices.assign(hl_range=spread).pivot(index="date", columns="ticker", values="hl_range").reindex(calendar)
     return panels
 
 
@@ -115,9 +113,7 @@ def temporal_features(panels: dict[str, pd.DataFrame], market: pd.DataFrame, at:
     return out.reset_index().sort_values(["ticker", "date"], kind="mergesort").reset_index(drop=True)
 
 
-def fundamental_features(
-    snapshots: pd.DataFrame, fundamentals: pd.DataFrame, close: pd.DataFrame
-) -> pd.DataFrame:
+def fundamental_features(snapshots: pd.DataFrame, fundamentals: pd.DataFrame, close: pd.DataFrame) -> pd.DataFrame:
     """As-of fundamental ratios for (ticker, date) rows: only quarters reported by ``date``."""
     reported = fundamentals.sort_values(["ticker", "period_end"], kind="mergesort").copy()
     year_ago = reported.groupby("ticker", sort=False).shift(4)
@@ -128,9 +124,7 @@ def fundamental_features(
     reported.loc[stale, ["revenue_4q", "eps_4q", "assets_4q", "shares_4q"]] = np.nan
     reported = reported.sort_values("report_date", kind="mergesort")
     rows = snapshots[["ticker", "date"]].sort_values("date", kind="mergesort")
-    merged = pd.merge_asof(
-        rows, reported, left_on="date", right_on="report_date", by="ticker", direction="backward"
-    )
+    merged = pd.merge_asof(rows, reported, left_on="date", right_on="report_date", by="ticker", direction="backward")
     # several quarters can be reported on the same day; merge_asof keeps the last of equal report dates
     price = close.stack(future_stack=True).rename("close_price")
     price.index.names = ["date", "ticker"]
@@ -183,7 +177,7 @@ def macro_features(market: pd.DataFrame, macro: pd.DataFrame, at: pd.DatetimeInd
 def sector_features(companies: pd.DataFrame) -> pd.DataFrame:
     """One-hot sector columns per ticker (all zero for an unknown sector)."""
     out = pd.DataFrame({"ticker": companies["ticker"]})
-    for name, column in zip(GICS_SECTORS, SECTOR_FEATURES):
+    for name, column in zip(GICS_SECTORS, SECTOR_FEATURES, strict=False):
         out[column] = (companies["sector"] == name).astype(float).to_numpy()
     return out
 

@@ -31,7 +31,9 @@ def read_existing(raw_dir: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:
     return existing
 
 
-def main(params: Params, raw_dir: str | os.PathLike[str] = "data/raw", report_path: str | os.PathLike[str] = "metrics/fetch.json") -> None:
+def main(
+    params: Params, raw_dir: str | os.PathLike[str] = "data/raw", report_path: str | os.PathLike[str] = "metrics/fetch.json"
+) -> None:
     existing = read_existing(raw_dir)
     result = sources.fetch(params.data, existing)
     missing = [t.name for t in TABLES if t.required and t.name not in result.tables]

@@ -10,7 +10,9 @@ from invest.dataset import Arrays
 from invest.model import enable_mc_dropout
 
 
-def predict(loaded: LoadedModel, arrays: Arrays, mc_samples: int = 0, seed: int = 0, batch_size: int = 2048) -> dict[str, np.ndarray]:
+def predict(
+    loaded: LoadedModel, arrays: Arrays, mc_samples: int = 0, seed: int = 0, batch_size: int = 2048
+) -> dict[str, np.ndarray]:
     """``prediction`` (dropout off) in target units; with ``mc_samples`` > 0 also ``mc_mean`` and ``mc_std``."""
     past, static = loaded.scaler.transform(arrays)
     network = loaded.network

@@ -53,17 +53,66 @@ CRASHES = (  # (start, end, daily drift, regime) — 2008 and 2020, then rebound
 )
 REGIME_VOL = np.array([0.008, 0.020, 0.035])  # daily market volatility: calm, stressed, crash
 REGIME_IDIO_SCALE = np.array([1.0, 1.4, 2.2])
-SHORT_RATE_KNOTS = {"2006": 5.0, "2007-07": 5.0, "2008-12": 0.2, "2015-11": 0.2, "2019-06": 2.4,
-                    "2020-04": 0.1, "2022-02": 0.1, "2023-08": 5.3, "2024-12": 4.4}
-LONG_RATE_KNOTS = {"2006": 4.8, "2007-06": 5.1, "2008-12": 2.4, "2010-03": 3.8, "2012-07": 1.5, "2013-12": 3.0,
-                   "2016-07": 1.5, "2018-10": 3.2, "2020-03": 0.7, "2021-12": 1.5, "2022-10": 4.1,
-                   "2023-10": 4.9, "2024-12": 4.4}
-INFLATION_KNOTS = {"2006": 3.2, "2008-07": 5.5, "2009-07": -1.5, "2011-09": 3.8, "2015-06": 0.0,
-                   "2018-07": 2.9, "2020-05": 0.2, "2022-06": 9.0, "2024-06": 3.0, "2024-12": 2.8}
-UNEMPLOYMENT_KNOTS = {"2006": 4.7, "2008-01": 5.0, "2009-10": 10.0, "2014-01": 6.6, "2019-09": 3.5,
-                      "2020-04": 14.7, "2021-06": 5.9, "2023-04": 3.4, "2024-12": 4.2}
-GDP_KNOTS = {"2006": 2.8, "2008-06": 0.5, "2009-06": -4.0, "2010-06": 2.7, "2019-12": 2.3,
-             "2020-06": -9.0, "2021-06": 12.0, "2022-06": 1.8, "2024-12": 2.5}
+SHORT_RATE_KNOTS = {
+    "2006": 5.0,
+    "2007-07": 5.0,
+    "2008-12": 0.2,
+    "2015-11": 0.2,
+    "2019-06": 2.4,
+    "2020-04": 0.1,
+    "2022-02": 0.1,
+    "2023-08": 5.3,
+    "2024-12": 4.4,
+}
+LONG_RATE_KNOTS = {
+    "2006": 4.8,
+    "2007-06": 5.1,
+    "2008-12": 2.4,
+    "2010-03": 3.8,
+    "2012-07": 1.5,
+    "2013-12": 3.0,
+    "2016-07": 1.5,
+    "2018-10": 3.2,
+    "2020-03": 0.7,
+    "2021-12": 1.5,
+    "2022-10": 4.1,
+    "2023-10": 4.9,
+    "2024-12": 4.4,
+}
+INFLATION_KNOTS = {
+    "2006": 3.2,
+    "2008-07": 5.5,
+    "2009-07": -1.5,
+    "2011-09": 3.8,
+    "2015-06": 0.0,
+    "2018-07": 2.9,
+    "2020-05": 0.2,
+    "2022-06": 9.0,
+    "2024-06": 3.0,
+    "2024-12": 2.8,
+}
+UNEMPLOYMENT_KNOTS = {
+    "2006": 4.7,
+    "2008-01": 5.0,
+    "2009-10": 10.0,
+    "2014-01": 6.6,
+    "2019-09": 3.5,
+    "2020-04": 14.7,
+    "2021-06": 5.9,
+    "2023-04": 3.4,
+    "2024-12": 4.2,
+}
+GDP_KNOTS = {
+    "2006": 2.8,
+    "2008-06": 0.5,
+    "2009-06": -4.0,
+    "2010-06": 2.7,
+    "2019-12": 2.3,
+    "2020-06": -9.0,
+    "2021-06": 12.0,
+    "2022-06": 1.8,
+    "2024-12": 2.5,
+}
 MACRO_RELEASE_LAG_DAYS = {"inflation": 15, "unemployment": 7, "gdp_growth": 30}
 INDUSTRIES_PER_SECTOR = 3
 
@@ -130,7 +179,8 @@ def _simulate_market(days: pd.DatetimeIndex, rng: np.random.Generator) -> dict:
         window = (days >= crash_start) & (days <= crash_end)
         drift[window] = crash_drift
         regime[window] = np.maximum(regime[window], crash_regime)
-        noise[window] -= noise[window].mean()  # a crash window moves by exactly its drift
+        if window.any():
+            noise[window] -= noise[window].mean()  # a crash window moves by exactly its drift
     vol = REGIME_VOL[regime]
     market_return = drift + vol * noise
     vol_index = np.clip(100 * np.sqrt(TRADING_DAYS) * vol * np.exp(_ar1(n, 0.97, 0.04, rng)), 9.0, 90.0)
@@ -158,7 +208,7 @@ def _simulate_companies(n_tickers: int, rng: np.random.Generator) -> tuple[pd.Da
             "ticker": tickers,
             "name": [f"Simulated Company {i}" for i in range(n_tickers)],
             "sector": [GICS_SECTORS[s] for s in sector_id],
-            "industry": [f"{GICS_SECTORS[s]} {chr(ord('A') + k)}" for s, k in zip(sector_id, industry_id)],
+            "industry": [f"{GICS_SECTORS[s]} {chr(ord('A') + k)}" for s, k in zip(sector_id, industry_id, strict=False)],
         }
     )
     traits = {
@@ -181,7 +231,8 @@ def _listing_windows(n_tickers: int, n_days: int, month_ends: np.ndarray, rng: n
     late = rng.random(n_tickers) < 0.10
     first[late] = rng.integers(TRADING_DAYS, max(TRADING_DAYS + 1, n_days - 3 * TRADING_DAYS), late.sum())
     early = (rng.random(n_tickers) < 0.05) & ~late
-    last[early] = rng.integers(4 * TRADING_DAYS, n_days - TRADING_DAYS, early.sum())
+    low, high = min(4 * TRADING_DAYS, n_days // 2), n_days - TRADING_DAYS
+    last[early] = rng.integers(low, max(low + 1, high), early.sum())
     day = np.arange(n_days)[:, None]
     return (day >= first) & (day <= last)
 

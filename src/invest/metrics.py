@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 
 DATE = "date"
 MIN_ROWS_PER_DATE = 5
@@ -110,7 +111,7 @@ def point_metrics(frame: pd.DataFrame, pred: str = "prediction", target: str = "
         "mae": float(np.abs(err).mean()) if len(df) else nan,
         "rmse": float(np.sqrt((err**2).mean())) if len(df) else nan,
         "pearson": float(np.corrcoef(p, y)[0, 1]) if varying else nan,
-        "spearman": float(df[pred].corr(df[target], method="spearman")) if varying else nan,
+        "spearman": float(np.corrcoef(rankdata(p), rankdata(y))[0, 1]) if varying else nan,
         "n": len(df),
     }
 

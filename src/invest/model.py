@@ -61,16 +61,29 @@ class LSTMTransformerNetwork(nn.Module):
     ) -> None:
         super().__init__()
         self.config = ModelConfig(
-            temporal_features, static_features, hidden_size, lstm_layers, transformer_layers, attention_heads,
-            dropout, max_seq_len,
+            temporal_features,
+            static_features,
+            hidden_size,
+            lstm_layers,
+            transformer_layers,
+            attention_heads,
+            dropout,
+            max_seq_len,
         )
         self.lstm = nn.LSTM(
-            temporal_features, hidden_size, num_layers=lstm_layers, batch_first=True,
+            temporal_features,
+            hidden_size,
+            num_layers=lstm_layers,
+            batch_first=True,
             dropout=dropout if lstm_layers > 1 else 0.0,
         )
         self.position = PositionalEncoding(hidden_size, max_seq_len)
         layer = nn.TransformerEncoderLayer(
-            hidden_size, attention_heads, dim_feedforward=2 * hidden_size, dropout=dropout, batch_first=True,
+            hidden_size,
+            attention_heads,
+            dim_feedforward=2 * hidden_size,
+            dropout=dropout,
+            batch_first=True,
             norm_first=True,
         )
         self.transformer = (
@@ -79,12 +92,18 @@ class LSTMTransformerNetwork(nn.Module):
             else nn.Identity()
         )
         self.static = nn.Sequential(
-            nn.Linear(static_features, hidden_size), nn.GELU(), nn.Dropout(dropout),
-            nn.Linear(hidden_size, hidden_size), nn.GELU(),
+            nn.Linear(static_features, hidden_size),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden_size, hidden_size),
+            nn.GELU(),
         )
         self.head = nn.Sequential(
-            nn.LayerNorm(3 * hidden_size), nn.Dropout(dropout),
-            nn.Linear(3 * hidden_size, hidden_size), nn.GELU(), nn.Dropout(dropout),
+            nn.LayerNorm(3 * hidden_size),
+            nn.Dropout(dropout),
+            nn.Linear(3 * hidden_size, hidden_size),
+            nn.GELU(),
+            nn.Dropout(dropout),
             nn.Linear(hidden_size, 1),
         )
 

@@ -168,7 +168,9 @@ class EvaluateParams:
         _check(len(self.test_years) > 0, "evaluate.test_years", "a non-empty list of years", self.test_years)
         _check(
             all(1900 < year < 2200 for year in self.test_years) and self.test_years == sorted(set(self.test_years)),
-            "evaluate.test_years", "increasing calendar years without repeats", self.test_years,
+            "evaluate.test_years",
+            "increasing calendar years without repeats",
+            self.test_years,
         )
         _check(6 <= self.val_months <= 120, "evaluate.val_months", "6 to 120", self.val_months)
         _check(self.bootstrap_samples >= 10, "evaluate.bootstrap_samples", "10 or more", self.bootstrap_samples)
@@ -185,7 +187,13 @@ class Params:
     evaluate: EvaluateParams
 
 
-_SECTION_TYPES = {"data": DataParams, "validate": ValidateParams, "cache": CacheParams, "train": TrainParams, "evaluate": EvaluateParams}
+_SECTION_TYPES = {
+    "data": DataParams,
+    "validate": ValidateParams,
+    "cache": CacheParams,
+    "train": TrainParams,
+    "evaluate": EvaluateParams,
+}
 
 
 def load(path: str | Path = "params.yaml") -> Params:

@@ -102,9 +102,13 @@ def write_report(report_dir: Path, frame: pd.DataFrame, summary: dict, params: P
     s = summary
     lines = ["# Evaluation report", ""]
     lines.append(_headline(s, params))
-    lines += ["", "## Pooled over the test years", "",
-              "| predictor | rank IC | IC std | ICIR | t (Newey-West) | MAE | RMSE | hit rate | Q5-Q1 spread | calibration slope |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Pooled over the test years",
+        "",
+        "| predictor | rank IC | IC std | ICIR | t (Newey-West) | MAE | RMSE | hit rate | Q5-Q1 spread | calibration slope |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for name in PREDICTORS:
         if f"{name}_rank_ic" not in s:
             continue
@@ -113,11 +117,17 @@ def write_report(report_dir: Path, frame: pd.DataFrame, summary: dict, params: P
             f"{_fmt(s[f'{name}_rank_ic_t_nw'], 2)} | {_fmt(s[f'{name}_mae'])} | {_fmt(s[f'{name}_rmse'])} | "
             f"{_fmt(s[f'{name}_hit_rate'])} | {_fmt(s[f'{name}_quintile_spread'])} | {_fmt(s[f'{name}_calibration_slope'], 2)} |"
         )
-    lines += ["", f"Base rate (share of positive outcomes): {_fmt(s['base_rate'])}; a constant-sign guess hits "
-              f"{_fmt(s['best_constant_hit_rate'])}; the model predicts a positive value for {_fmt(s['pred_positive_share'])} of rows.",
-              "The oracle is the simulator's planted expected return: the best any model could rank.", "",
-              "## Model minus baseline (bootstrap over date blocks, 95% interval)", "",
-              "| baseline | rank IC margin | interval | MAE margin (negative = model better) | interval |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"Base rate (share of positive outcomes): {_fmt(s['base_rate'])}; a constant-sign guess hits "
+        f"{_fmt(s['best_constant_hit_rate'])}; the model predicts a positive value for {_fmt(s['pred_positive_share'])} of rows.",
+        "The oracle is the simulator's planted expected return: the best any model could rank.",
+        "",
+        "## Model minus baseline (bootstrap over date blocks, 95% interval)",
+        "",
+        "| baseline | rank IC margin | interval | MAE margin (negative = model better) | interval |",
+        "|---|---|---|---|---|",
+    ]
     for name in ("zero", "historical_mean", "momentum", "ridge", "gbt"):
         lines.append(
             f"| {name} | {_fmt(s[f'margin_vs_{name}_rank_ic'])} | [{_fmt(s[f'margin_vs_{name}_rank_ic_lo'])}, "
@@ -126,8 +136,13 @@ def write_report(report_dir: Path, frame: pd.DataFrame, summary: dict, params: P
         )
     years = sorted({int(k[1:5]) for k in s if k.startswith("y") and k[1:5].isdigit()})
     present = [p for p in PREDICTORS if f"{p}_rank_ic" in s]
-    lines += ["", "## Rank IC per test year", "", "| year | rows | " + " | ".join(present) + " |",
-              "|---|---|" + "---|" * len(present)]
+    lines += [
+        "",
+        "## Rank IC per test year",
+        "",
+        "| year | rows | " + " | ".join(present) + " |",
+        "|---|---|" + "---|" * len(present),
+    ]
     for year in years:
         cells = " | ".join(_fmt(s.get(f"y{year}_{p}_rank_ic")) for p in present)
         lines.append(f"| {year} | {s[f'y{year}_rows']} | {cells} |")
@@ -147,12 +162,18 @@ def _headline(s: dict, params: Params) -> str:
             parts.append(f"loses to {name} by {-diff:.3f} rank IC (95% interval {-hi:.3f} to {-lo:.3f})")
         else:
             parts.append(f"is not distinguishable from {name} (rank IC margin {diff:.3f}, interval {lo:.3f} to {hi:.3f})")
-    text = (f"**Summary.** Over {s['dates']} test dates ({s['rows']} predictions, horizon {params.train.horizon}, "
-            f"target {params.train.target} return) the model's mean rank IC is {_fmt(s['model_rank_ic'])} "
-            f"(t = {_fmt(s['model_rank_ic_t_nw'], 1)}, Newey-West); it " + "; it ".join(parts) + ".")
+    text = (
+        f"**Summary.** Over {s['dates']} test dates ({s['rows']} predictions, horizon {params.train.horizon}, "
+        f"target {params.train.target} return) the model's mean rank IC is {_fmt(s['model_rank_ic'])} "
+        f"(t = {_fmt(s['model_rank_ic_t_nw'], 1)}, Newey-West); it " + "; it ".join(parts) + "."
+    )
     if s.get("oracle_rank_ic") is not None:
-        text += (f" The oracle reaches {_fmt(s['oracle_rank_ic'])}, so the model captures "
-                 f"{100 * s['model_share_of_oracle_ic']:.0f}% of the achievable rank IC.")
-    text += (f" Its hit rate {_fmt(s['model_hit_rate'])} compares with a base rate of {_fmt(s['base_rate'])} "
-             f"(a constant guess scores {_fmt(s['best_constant_hit_rate'])}).")
+        text += (
+            f" The oracle reaches {_fmt(s['oracle_rank_ic'])}, so the model captures "
+            f"{100 * s['model_share_of_oracle_ic']:.0f}% of the achievable rank IC."
+        )
+    text += (
+        f" Its hit rate {_fmt(s['model_hit_rate'])} compares with a base rate of {_fmt(s['base_rate'])} "
+        f"(a constant guess scores {_fmt(s['best_constant_hit_rate'])})."
+    )
     return text

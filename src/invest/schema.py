@@ -64,8 +64,7 @@ COMPANIES = Table(
 FUNDAMENTALS = Table(
     "fundamentals",
     ("ticker", "period_end"),
-    {"ticker": "str", "period_end": "date", "report_date": "date"}
-    | {field: "float" for field in FUNDAMENTAL_FIELDS},
+    {"ticker": "str", "period_end": "date", "report_date": "date"} | {field: "float" for field in FUNDAMENTAL_FIELDS},
 )
 # Daily market series: index level, volatility index, short rate and 10-year yield (percent).
 MARKET = Table(
@@ -120,8 +119,7 @@ def conform(frame: pd.DataFrame, table: Table, origin: str) -> pd.DataFrame:
     missing = [column for column in table.columns if column not in frame.columns]
     if missing:
         raise DataError(
-            f"{origin}: missing column(s) {', '.join(missing)}; "
-            f"the {table.name} table needs {', '.join(table.columns)}"
+            f"{origin}: missing column(s) {', '.join(missing)}; the {table.name} table needs {', '.join(table.columns)}"
         )
     out = pd.DataFrame(index=range(len(frame)))
     for column, kind in table.columns.items():
@@ -133,10 +131,7 @@ def conform(frame: pd.DataFrame, table: Table, origin: str) -> pd.DataFrame:
     duplicated = out.duplicated(list(table.key), keep=False)
     if duplicated.any():
         first = out.loc[duplicated, list(table.key)].iloc[0].tolist()
-        raise DataError(
-            f"{origin}: {int(duplicated.sum())} rows share a key {table.key} (first: {first}); "
-            "keep one row per key"
-        )
+        raise DataError(f"{origin}: {int(duplicated.sum())} rows share a key {table.key} (first: {first}); keep one row per key")
     return out.sort_values(list(table.key), kind="mergesort").reset_index(drop=True)
 
 

@@ -51,9 +51,7 @@ def write_store(path: str | os.PathLike[str], tables: dict[str, pd.DataFrame], m
             connection.close()
 
 
-def _write_frame(
-    connection: sqlite3.Connection, name: str, frame: pd.DataFrame, key: Sequence[str], rowid: bool = False
-) -> None:
+def _write_frame(connection: sqlite3.Connection, name: str, frame: pd.DataFrame, key: Sequence[str], rowid: bool = False) -> None:
     columns = []
     for column in frame.columns:
         if column in ("ticker_id",):
@@ -64,7 +62,7 @@ def _write_frame(
             kind = "TEXT"
         columns.append(f'"{column}" {kind}')
     tail = "" if rowid else " WITHOUT ROWID"
-    connection.execute(f'CREATE TABLE {name} ({", ".join(columns)}, PRIMARY KEY ({", ".join(key)})){tail}')
+    connection.execute(f"CREATE TABLE {name} ({', '.join(columns)}, PRIMARY KEY ({', '.join(key)})){tail}")
     placeholders = ", ".join("?" for _ in frame.columns)
     connection.executemany(f"INSERT INTO {name} VALUES ({placeholders})", _records(frame))
 
@@ -82,7 +80,7 @@ def _records(frame: pd.DataFrame) -> Iterable[tuple]:
             converted.append(values.to_numpy().astype(object))
         else:
             converted.append(values.to_numpy(dtype=object))
-    return zip(*converted)
+    return zip(*converted, strict=False)
 
 
 def connect_readonly(path: str | os.PathLike[str]) -> sqlite3.Connection:
@@ -122,5 +120,7 @@ def read_frame(connection: sqlite3.Connection, query: str, params: Sequence[obje
 
 def read_table(connection: sqlite3.Connection, table: str) -> pd.DataFrame:
     """A whole table with the ticker symbol in place of its id, sorted by (ticker, date)."""
-    frame = read_frame(connection, f"SELECT t.ticker, x.* FROM {table} x JOIN tickers t USING (ticker_id) ORDER BY t.ticker, x.date")
+    frame = read_frame(
+        connection, f"SELECT t.ticker, x.* FROM {table} x JOIN tickers t USING (ticker_id) ORDER BY t.ticker, x.date"
+    )
     return frame.drop(columns=["ticker_id"])

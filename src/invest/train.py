@@ -118,12 +118,18 @@ def fit(prepared: Prepared, params: TrainParams, device: torch.device, log=None)
             break
     network.load_state_dict(best["state"])
     network.eval()
-    summary = {"best_epoch": best["epoch"], "best_val_loss": best["val_loss"], "epochs_run": len(history),
-               "final_train_loss": history[-1]["train_loss"]}
+    summary = {
+        "best_epoch": best["epoch"],
+        "best_val_loss": best["val_loss"],
+        "epochs_run": len(history),
+        "final_train_loss": history[-1]["train_loss"],
+    }
     return network, summary
 
 
-def evaluate_loss(network: nn.Module, tensors: dict[str, torch.Tensor], rows: np.ndarray, loss_fn: nn.Module, batch_size: int) -> float:
+def evaluate_loss(
+    network: nn.Module, tensors: dict[str, torch.Tensor], rows: np.ndarray, loss_fn: nn.Module, batch_size: int
+) -> float:
     network.eval()
     total = 0.0
     with torch.no_grad():
@@ -198,7 +204,10 @@ def main(
     panel = load_panel(db_path)
     prepared = prepare(panel, train_params)
     counts = {name: int(mask.sum()) for name, mask in prepared.masks.items()}
-    print(f"train: {counts['train']:,} train, {counts['val']:,} validation, {counts['test']:,} test rows on {device}", file=sys.stderr)
+    print(
+        f"train: {counts['train']:,} train, {counts['val']:,} validation, {counts['test']:,} test rows on {device}",
+        file=sys.stderr,
+    )
 
     from dvclive import Live
 
@@ -238,13 +247,19 @@ def main(
             "git_commit": commit,
             "data_hash": file_hash(db_path),
             "params": {"train": train_params.__dict__},
-            "training_period": {"first": str(dates[prepared.masks["train"]].min())[:10], "last": str(dates[prepared.masks["train"]].max())[:10]},
+            "training_period": {
+                "first": str(dates[prepared.masks["train"]].min())[:10],
+                "last": str(dates[prepared.masks["train"]].max())[:10],
+            },
             "samples": counts,
             "metrics": metrics,
             "device": device.type,
         },
     }
     ckpt.save(model_path, checkpoint)
+    from invest.model_card import write_card
+
+    write_card(Path(model_path).with_name("model_card.train.json"), checkpoint)
     write_json(metrics_path, metrics)
     run_log = Path(model_path).with_suffix(".run.json")  # wall-clock facts live outside the versioned outputs
     write_json(run_log, {"duration_s": round(time.perf_counter() - started, 2), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})

@@ -36,11 +36,16 @@ def check_prices(prices: pd.DataFrame, params: ValidateParams, findings: Finding
     tickers = prices["ticker"].nunique()
     stats["tickers"] = int(tickers)
     stats["price_rows"] = len(prices)
-    findings.check(tickers < params.min_tickers, f"only {tickers} tickers with prices (need {params.min_tickers}; validate.min_tickers)")
+    findings.check(
+        tickers < params.min_tickers, f"only {tickers} tickers with prices (need {params.min_tickers}; validate.min_tickers)"
+    )
     for column in ("open", "high", "low", "close", "adj_close", "volume"):
         share = float(prices[column].isna().mean()) if len(prices) else 0.0
         stats[f"missing_share_{column}"] = round(share, 6)
-        findings.check(share > params.max_missing_share, f"prices.{column} is missing in {share:.1%} of rows (max {params.max_missing_share:.1%})")
+        findings.check(
+            share > params.max_missing_share,
+            f"prices.{column} is missing in {share:.1%} of rows (max {params.max_missing_share:.1%})",
+        )
     non_positive = int((prices[["open", "high", "low", "close", "adj_close"]] <= 0).any(axis=1).sum())
     stats["non_positive_price_rows"] = non_positive
     findings.check(non_positive > 0, f"{non_positive} price rows have a zero or negative price")
@@ -60,12 +65,16 @@ def check_prices(prices: pd.DataFrame, params: ValidateParams, findings: Finding
         f"{int(jumps.sum())} one-day moves beyond {params.max_jump:.2f} log return (e.g. {shown}): unadjusted splits? "
         "use adjusted prices or raise validate.max_jump",
     )
-    findings.check(0 < jump_share <= params.max_jump_share, f"{int(jumps.sum())} large one-day moves (e.g. {shown})", critical=False)
+    findings.check(
+        0 < jump_share <= params.max_jump_share, f"{int(jumps.sum())} large one-day moves (e.g. {shown})", critical=False
+    )
 
     gaps = by_ticker["date"].diff().dt.days
     long_gaps = int((gaps > params.max_gap_days).sum())
     stats["date_gaps"] = long_gaps
-    findings.check(long_gaps > 0, f"{long_gaps} gaps longer than {params.max_gap_days} days inside ticker histories", critical=False)
+    findings.check(
+        long_gaps > 0, f"{long_gaps} gaps longer than {params.max_gap_days} days inside ticker histories", critical=False
+    )
 
     unchanged = prices["adj_close"].groupby(prices["ticker"]).diff().eq(0)
     run_id = (~unchanged).cumsum()
@@ -91,7 +100,9 @@ def check_fundamentals(fundamentals: pd.DataFrame, prices: pd.DataFrame, params:
     coverage = (reported.reindex(trading.index).fillna(0) / trading).round(4)
     stats["fundamentals_coverage_by_year"] = {str(year): float(share) for year, share in coverage.items()}
     for name in FUNDAMENTAL_FIELDS:
-        stats[f"fundamentals_missing_share_{name}"] = round(float(fundamentals[name].isna().mean()), 6) if len(fundamentals) else 1.0
+        stats[f"fundamentals_missing_share_{name}"] = (
+            round(float(fundamentals[name].isna().mean()), 6) if len(fundamentals) else 1.0
+        )
     findings.check(fundamentals.empty, "no fundamentals at all: static features will be missing", critical=False)
 
     frozen, pairs = _frozen_fields(fundamentals, params.frozen_fundamental_years)
@@ -142,14 +153,23 @@ def run_checks(raw: dict[str, pd.DataFrame], params: ValidateParams) -> Findings
     return findings
 
 
-def main(params: Params, raw_dir: str | os.PathLike[str] = "data/raw", report_path: str | os.PathLike[str] = "metrics/data_quality.json") -> None:
+def main(
+    params: Params,
+    raw_dir: str | os.PathLike[str] = "data/raw",
+    report_path: str | os.PathLike[str] = "metrics/data_quality.json",
+) -> None:
     findings = run_checks(read_raw(raw_dir), params.validate)
     report = {"ok": not findings.critical, "critical": findings.critical, "warnings": findings.warnings, **findings.stats}
     write_json(report_path, report)
     for warning in findings.warnings:
         print(f"validate: warning: {warning}", file=sys.stderr)
     if findings.critical:
-        summary = "; ".join(findings.critical[:3]) + (f" (+{len(findings.critical) - 3} more)" if len(findings.critical) > 3 else "")
+        summary = "; ".join(findings.critical[:3]) + (
+            f" (+{len(findings.critical) - 3} more)" if len(findings.critical) > 3 else ""
+        )
         raise DataError(f"raw data failed validation: {summary}. Details in {report_path}")
-    print(f"validate: ok ({findings.stats['tickers']} tickers, {findings.stats['price_rows']:,} price rows, "
-          f"{len(findings.warnings)} warnings) -> {report_path}", file=sys.stderr)
+    print(
+        f"validate: ok ({findings.stats['tickers']} tickers, {findings.stats['price_rows']:,} price rows, "
+        f"{len(findings.warnings)} warnings) -> {report_path}",
+        file=sys.stderr,
+    )

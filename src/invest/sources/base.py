@@ -215,5 +215,26 @@ def fundamentals_coverage(fundamentals: pd.DataFrame, tickers: Iterable[str]) ->
     return out
 
 
+LOOKBACK = pd.DateOffset(years=1)  # quarters/months ending up to a year before data.start are kept (growth rates)
+
+
+def clip_to_window(table: Table, frame: pd.DataFrame, start: pd.Timestamp, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Rows a point-in-time view of ``start``..``as_of`` may hold.
+
+    Daily tables (prices, market, oracle): ``start <= date <= as_of``. Fundamentals
+    and macro: public by ``as_of`` (``report_date``/``release_date <= as_of``) and
+    with a period ending no more than ``LOOKBACK`` before ``start``. Companies: all.
+    """
+    columns = table.columns
+    if "date" in columns:
+        keep = (frame["date"] >= start) & (frame["date"] <= as_of)
+    elif "period_end" in columns:
+        public = "report_date" if "report_date" in columns else "release_date"
+        keep = (frame[public] <= as_of) & (frame["period_end"] >= start - LOOKBACK)
+    else:
+        return frame
+    return frame[keep].reset_index(drop=True)
+
+
 def row_counts(tables: dict[str, pd.DataFrame]) -> dict[str, int]:
     return {name: len(frame) for name, frame in tables.items()}

@@ -67,7 +67,9 @@ def _read_universe_file(path: str) -> list[tuple[str, str]]:
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"data.universe: file {path} not found; create it (one ticker per line) or fix the path") from None
+        raise ConfigError(
+            f"data.universe: file {path} not found; create it (one ticker per line) or fix the path"
+        ) from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
         raise ConfigError(f"data.universe: cannot read {path} ({type(exc).__name__}); give a UTF-8 text file") from None
     symbols = []

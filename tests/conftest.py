@@ -1,0 +1,93 @@
+"""Shared fixtures: a tiny simulated market, small params and a built store."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from invest import params as params_module
+from invest.io import write_table
+from invest.market import simulate
+from invest.schema import TABLES_BY_NAME
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Small enough for seconds, large enough for every stage: 15 tickers, 2010-2018.
+SMALL_PARAMS = {
+    "data": {"n_tickers": 15, "start": "2010-01-01", "as_of": "2018-12-31", "seed": 3},
+    "train": {
+        "train_end": "2013-12-31",
+        "val_end": "2015-06-30",
+        "epochs": 2,
+        "patience": 2,
+        "hidden_size": 8,
+        "attention_heads": 2,
+        "seq_len": 6,
+        "batch_size": 64,
+        "num_threads": 1,
+    },
+    "evaluate": {"test_years": [2016, 2017], "val_months": 12, "bootstrap_samples": 50},
+}
+
+
+@pytest.fixture(scope="session")
+def small_tables() -> dict:
+    return simulate(15, "2010-01-01", "2018-12-31", seed=3)
+
+
+@pytest.fixture
+def small_params() -> params_module.Params:
+    return params_module.from_dict(SMALL_PARAMS)
+
+
+def write_raw(raw_dir: Path, tables: dict) -> Path:
+    for name, frame in tables.items():
+        write_table(raw_dir, TABLES_BY_NAME[name], frame)
+    return raw_dir
+
+
+@pytest.fixture
+def raw_dir(tmp_path: Path, small_tables: dict) -> Path:
+    return write_raw(tmp_path / "raw", small_tables)
+
+
+@pytest.fixture(scope="session")
+def small_store(tmp_path_factory, small_tables: dict) -> Path:
+    """A store built once per session from the small market (treat it as read-only)."""
+    from invest import cache
+
+    base = tmp_path_factory.mktemp("store")
+    write_raw(base / "raw", small_tables)
+    db = base / "stock_data.db"
+    cache.main(params_module.from_dict(SMALL_PARAMS), base / "raw", db)
+    return db
+
+
+def make_dvc_repo(path: Path, params: dict | None = None) -> Path:
+    """A real git + DVC repository holding this project's pipeline files, with one commit."""
+    path.mkdir(parents=True, exist_ok=True)
+    for name in ("dvc.yaml", ".gitignore", ".dvcignore", "pyproject.toml"):
+        shutil.copy(REPO / name, path / name)
+    shutil.copytree(REPO / "src", path / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    merged = yaml.safe_load((REPO / "params.yaml").read_text())
+    for section, values in (params or SMALL_PARAMS).items():
+        merged[section].update(values)
+    (path / "params.yaml").write_text(yaml.safe_dump(merged, sort_keys=False))
+    run(["git", "init", "-q", "-b", "main"], path)
+    run(["git", "config", "user.email", "test@example.com"], path)
+    run(["git", "config", "user.name", "test"], path)
+    run(["dvc", "init", "-q"], path)
+    run(["git", "add", "-A"], path)
+    run(["git", "commit", "-q", "-m", "init"], path)
+    return path
+
+
+def run(args: list[str], cwd: Path, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result

@@ -1,0 +1,85 @@
+import sqlite3
+
+import pytest
+
+from invest import features, store
+from invest.cache import build_tables, main
+from invest.errors import DataError
+from invest.params import CacheParams
+
+
+def test_store_holds_every_table_and_reads_back(small_store):
+    connection = store.connect_readonly(small_store)
+    meta = store.read_meta(connection)
+    assert meta["schema_version"] == store.SCHEMA_VERSION
+    assert meta["temporal_features"] == list(features.TEMPORAL_FEATURES)
+    snapshots = store.read_table(connection, "snapshots")
+    assert list(snapshots.columns) == ["ticker", "date", *features.STATIC_FEATURES, *features.LABELS]
+    assert not snapshots.duplicated(["ticker", "date"]).any()
+    oracle = store.read_table(connection, "oracle")
+    assert len(oracle) >= len(snapshots)
+    connection.close()
+
+
+def test_prices_are_stored_once_per_ticker_day(small_store, small_tables):
+    connection = store.connect_readonly(small_store)
+    count = connection.execute("SELECT COUNT(*) FROM prices").fetchone()[0]
+    assert count == len(small_tables["prices"])
+    connection.close()
+
+
+def test_store_is_small_per_snapshot(small_store):
+    connection = store.connect_readonly(small_store)
+    snapshots = connection.execute("SELECT COUNT(*) FROM snapshots").fetchone()[0]
+    connection.close()
+    assert small_store.stat().st_size / snapshots < 4096
+
+
+def test_store_uses_rollback_journal_and_leaves_no_side_files(small_store):
+    connection = store.connect_readonly(small_store)
+    assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    connection.close()
+    assert not small_store.with_name(small_store.name + "-wal").exists()
+    assert not small_store.with_name(small_store.name + "-shm").exists()
+
+
+def test_snapshots_need_enough_history(small_tables):
+    tables = build_tables(small_tables, CacheParams(min_history_days=500))
+    first_day = small_tables["prices"].groupby("ticker")["date"].min()
+    first_snapshot = tables["snapshots"].groupby("ticker")["date"].min()
+    assert ((first_snapshot - first_day.reindex(first_snapshot.index)).dt.days > 500 * 7 / 5 - 30).all()
+
+
+def test_quarterly_snapshots(small_tables):
+    snapshots = build_tables(small_tables, CacheParams(snapshot_freq="quarterly"))["snapshots"]
+    assert set(snapshots["date"].dt.month) <= {3, 6, 9, 12}
+
+
+def test_too_little_history_is_a_clear_error(small_tables):
+    with pytest.raises(DataError, match="cache.min_history_days"):
+        build_tables(small_tables, CacheParams(min_history_days=2520))
+
+
+def test_a_damaged_database_is_a_clear_error(tmp_path):
+    bad = tmp_path / "stock_data.db"
+    bad.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(DataError, match="not a readable invest database"):
+        store.connect_readonly(bad)
+
+
+def test_an_older_schema_asks_for_a_rebuild(tmp_path, small_store):
+    copy = tmp_path / "old.db"
+    copy.write_bytes(small_store.read_bytes())
+    with sqlite3.connect(copy) as connection:
+        connection.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'")
+    with pytest.raises(DataError, match="schema version 0, this code needs"):
+        store.connect_readonly(copy)
+
+
+def test_main_writes_atomically_and_replaces(tmp_path, raw_dir, small_params):
+    db = tmp_path / "out.db"
+    main(small_params, raw_dir, db)
+    first = db.read_bytes()
+    main(small_params, raw_dir, db)
+    assert db.read_bytes() == first  # same input, same bytes
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.db")] == []

@@ -1,0 +1,119 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from tests.conftest import SMALL_PARAMS, write_raw
+
+from invest import cache, evaluate, train
+from invest.market import simulate
+from invest.params import from_dict
+
+CONTROL_PARAMS = {
+    "data": {"n_tickers": 40, "start": "2006-01-01", "as_of": "2018-12-31"},
+    "train": {
+        "train_end": "2012-12-31",
+        "val_end": "2014-12-31",
+        "epochs": 8,
+        "patience": 3,
+        "hidden_size": 16,
+        "attention_heads": 2,
+        "seq_len": 6,
+        "batch_size": 128,
+        "num_threads": 2,
+    },
+    "evaluate": {"test_years": [2016, 2017], "val_months": 24, "bootstrap_samples": 100},
+}
+
+
+@pytest.fixture(scope="module")
+def control_store(tmp_path_factory):
+    base = tmp_path_factory.mktemp("controls")
+    write_raw(base / "raw", simulate(40, "2006-01-01", "2018-12-31", seed=11))
+    cache.main(from_dict(CONTROL_PARAMS), base / "raw", base / "db.sqlite")
+    return base / "db.sqlite"
+
+
+def _walk_forward(store, control):
+    params = from_dict({**CONTROL_PARAMS, "train": {**CONTROL_PARAMS["train"], "control": control}})
+    from invest.dataset import load_panel
+
+    panel = load_panel(store)
+    frame = evaluate.add_oracle(evaluate.run_walk_forward(panel, params), panel)
+    return frame, evaluate.summarise(frame, params)
+
+
+def test_walk_forward_never_trains_on_labels_that_reach_the_test_year():
+    for year in (2016, 2020):
+        split = evaluate.walk_forward_split(year, 12, 24)
+        test_start = pd.Timestamp(f"{year}-01-01")
+        assert split.val_end + pd.DateOffset(months=12) < test_start  # validation labels end before the test year
+        assert split.train_end + pd.DateOffset(months=12) <= split.val_start
+        assert split.val_start < split.val_end
+
+
+def test_the_model_ranks_and_the_shuffled_control_does_not(control_store):
+    frame, summary = _walk_forward(control_store, "none")
+    assert set(frame["date"].dt.year) == {2016, 2017}
+    assert summary["model_rank_ic"] > 0.05
+    assert summary["oracle_rank_ic"] > summary["model_rank_ic"] - 0.1
+    _, shuffled = _walk_forward(control_store, "shuffled_labels")
+    # near zero: within sampling noise (24 overlapping dates of 40 names), far below the real model
+    assert abs(shuffled["model_rank_ic"]) < 0.1
+    assert abs(shuffled["ridge_rank_ic"]) < 0.15
+    assert shuffled["model_rank_ic"] < summary["model_rank_ic"] - 0.05
+
+
+def test_features_from_the_future_look_too_good(control_store):
+    """Proof that the harness detects leakage: features shifted one horizon ahead beat the oracle."""
+    _, leaked = _walk_forward(control_store, "future_features")
+    assert leaked["ridge_rank_ic"] > 0.5
+    assert leaked["ridge_rank_ic"] > leaked["oracle_rank_ic"] + 0.2
+
+
+def test_stage_writes_flat_metrics_predictions_plots_and_report(tmp_path, small_store, small_params, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    train.main(small_params, small_store, tmp_path / "model.pt", tmp_path / "train.json", tmp_path / "live")
+    evaluate.main(small_params, small_store, tmp_path / "model.pt", tmp_path / "metrics", tmp_path / "evaluation")
+    summary = json.loads((tmp_path / "metrics" / "eval.json").read_text())
+    assert all(not isinstance(value, (dict, list)) for value in summary.values())
+    for key in (
+        "model_rank_ic",
+        "oracle_rank_ic",
+        "model_mae",
+        "base_rate",
+        "momentum_rank_ic",
+        "gbt_rank_ic",
+        "margin_vs_ridge_rank_ic_lo",
+        "y2016_model_rank_ic",
+        "model_share_of_oracle_ic",
+    ):
+        assert key in summary
+    predictions = pd.read_csv(tmp_path / "metrics" / "predictions.csv")
+    assert {"ticker", "date", "target", "model", "oracle", "ridge", "gbt"} <= set(predictions.columns)
+    assert summary["rows"] == len(predictions)
+    for name in ("ic_by_year.csv", "buckets.csv", "pred_vs_actual.csv"):
+        assert (tmp_path / "metrics" / "plots" / name).exists()
+    report = (tmp_path / "evaluation" / "report.md").read_text()
+    assert "**Summary.**" in report and "base rate" in report and "oracle" in report
+    for png in ("ic_by_year.png", "deciles.png", "pred_vs_actual.png"):
+        assert (tmp_path / "evaluation" / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_single_split_mode_scores_the_trained_checkpoint(tmp_path, small_store, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    params = from_dict({**SMALL_PARAMS, "evaluate": {**SMALL_PARAMS["evaluate"], "mode": "single"}})
+    train.main(params, small_store, tmp_path / "model.pt", tmp_path / "train.json", tmp_path / "live")
+    evaluate.main(params, small_store, tmp_path / "model.pt", tmp_path / "metrics", tmp_path / "evaluation")
+    predictions = pd.read_csv(tmp_path / "metrics" / "predictions.csv", parse_dates=["date"])
+    assert predictions["date"].min() > pd.Timestamp("2016-06-30")
+    assert np.isfinite(predictions["model"]).all()
+
+
+def test_test_years_without_labels_are_a_clear_error(small_store):
+    from invest.dataset import load_panel
+    from invest.errors import ConfigError
+
+    params = from_dict({**SMALL_PARAMS, "evaluate": {**SMALL_PARAMS["evaluate"], "test_years": [2018]}})
+    with pytest.raises(ConfigError, match="evaluate.test_years: 2018 has no snapshots with known 1y returns"):
+        evaluate.run_walk_forward(load_panel(small_store), params)

@@ -1,0 +1,43 @@
+import torch
+
+from invest.model import LSTMTransformerNetwork, ModelConfig, enable_mc_dropout
+
+
+def test_forward_shapes_and_config_round_trip():
+    network = LSTMTransformerNetwork(temporal_features=12, static_features=37, hidden_size=16, attention_heads=4)
+    out = network(torch.randn(5, 12, 12), torch.randn(5, 37))
+    assert out.shape == (5,)
+    clone = LSTMTransformerNetwork.from_config(network.config.to_dict())
+    assert isinstance(clone.config, ModelConfig) and clone.config == network.config
+
+
+def test_plain_construction_and_load_state_dict_still_work():
+    """The old documented way: build with feature counts, then load the weights."""
+    trained = LSTMTransformerNetwork(temporal_features=11, static_features=22)
+    fresh = LSTMTransformerNetwork(temporal_features=11, static_features=22)
+    fresh.load_state_dict(trained.state_dict())
+    fresh.eval(), trained.eval()
+    x, s = torch.randn(3, 12, 11), torch.randn(3, 22)
+    assert torch.equal(fresh(x, s), trained(x, s))
+
+
+def test_attention_sees_the_whole_sequence():
+    """Changing an early time step must change the output (the old model attended over length 1)."""
+    torch.manual_seed(0)
+    network = LSTMTransformerNetwork(temporal_features=4, static_features=3, hidden_size=8, attention_heads=2).eval()
+    past, static = torch.randn(1, 10, 4), torch.randn(1, 3)
+    changed = past.clone()
+    changed[0, 0] += 3.0
+    assert not torch.allclose(network(past, static), network(changed, static))
+    assert network.transformer.layers[0].self_attn.batch_first
+
+
+def test_mc_dropout_varies_only_through_dropout():
+    network = LSTMTransformerNetwork(temporal_features=4, static_features=3, hidden_size=8, attention_heads=2, dropout=0.3)
+    past, static = torch.randn(4, 6, 4), torch.randn(4, 3)
+    network.eval()
+    assert torch.equal(network(past, static), network(past, static))
+    enable_mc_dropout(network)
+    assert not torch.equal(network(past, static), network(past, static))
+    norms = [m for m in network.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert norms and not any(m.training for m in norms)

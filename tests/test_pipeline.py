@@ -1,0 +1,70 @@
+"""End to end: the real `dvc repro` in a temporary git repository on a small universe."""
+
+import json
+
+import pytest
+import yaml
+from tests.conftest import make_dvc_repo, run
+
+pytestmark = pytest.mark.slow
+
+
+def _ran(output: str) -> set[str]:
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    path = make_dvc_repo(tmp_path_factory.mktemp("pipeline") / "repo")
+    result = run(["dvc", "repro"], path)
+    assert _ran(result.stdout) == {"fetch", "validate", "cache", "train", "evaluate"}
+    run(["git", "add", "-A"], path)
+    run(["git", "commit", "-q", "-m", "repro"], path)
+    return path
+
+
+def test_repro_builds_every_output(repo):
+    for output in (
+        "data/raw/prices.parquet",
+        "data/stock_data.db",
+        "models/model.pt",
+        "metrics/eval.json",
+        "metrics/data_quality.json",
+        "metrics/train.json",
+        "evaluation/report.md",
+        "dvc.lock",
+    ):
+        assert (repo / output).exists(), output
+    summary = json.loads((repo / "metrics" / "eval.json").read_text())
+    assert summary["model_rank_ic"] is not None and summary["oracle_rank_ic"] is not None
+    ignored = run(["git", "status", "--porcelain", "--ignored"], repo).stdout
+    for output in ("data/raw", "data/stock_data.db", "models/model.pt"):
+        assert output in ignored  # outputs belong to DVC, not git
+
+
+def test_second_repro_runs_nothing(repo):
+    result = run(["dvc", "repro"], repo)
+    assert _ran(result.stdout) == set()
+    assert "Data and pipelines are up to date." in run(["dvc", "status"], repo).stdout
+
+
+def test_a_train_param_reruns_only_train_and_evaluate(repo):
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["train"]["learning_rate"] = 0.002
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        assert _ran(run(["dvc", "repro"], repo).stdout) == {"train", "evaluate"}
+    finally:
+        run(["git", "checkout", "params.yaml"], repo)
+        run(["dvc", "checkout", "-q"], repo, check=False)
+
+
+def test_an_experiment_is_listed_and_diffable(repo):
+    run(["dvc", "exp", "run", "-S", "train.epochs=3", "-n", "three-epochs"], repo)
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
+    names = json.dumps(shown)
+    assert "three-epochs" in names
+    diff = json.loads(run(["dvc", "metrics", "diff", "HEAD", "three-epochs", "--json"], repo).stdout)
+    assert diff["metrics/train.json"]["epochs_run"] == {"old": 2, "new": 3, "diff": 1}
+    params_diff = run(["dvc", "params", "diff", "HEAD", "three-epochs", "--json"], repo).stdout
+    assert "train.epochs" in params_diff

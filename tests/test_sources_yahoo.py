@@ -1,0 +1,440 @@
+"""The yfinance source against offline fakes shaped like yfinance 1.7 (no network)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+
+from invest.errors import ConfigError, FetchError
+from invest.params import DataParams
+from invest.schema import COMPANIES, FUNDAMENTALS, GICS_SECTORS, MACRO, MARKET, PRICES, TABLES_BY_NAME, conform
+from invest.sources import yahoo
+from invest.sources.base import CallBudget, retry_after_seconds
+from invest.sources.universe import DEFAULT_UNIVERSE, resolve_universe
+
+try:  # tests/ is on sys.path (pytest's default rootdir insertion) ...
+    from fixtures.yahoo import (
+        INFO_EXTRA,
+        FakeFred,
+        FakeYahoo,
+        announcement_stamps,
+        download_frame,
+        earnings_dates_frame,
+        history_frame,
+        quarterly_statements,
+        statement_frame,
+        trading_days,
+    )
+except ModuleNotFoundError:  # ... or the repository root is, with tests as a package
+    from tests.fixtures.yahoo import (
+        INFO_EXTRA,
+        FakeFred,
+        FakeYahoo,
+        announcement_stamps,
+        download_frame,
+        earnings_dates_frame,
+        history_frame,
+        quarterly_statements,
+        statement_frame,
+        trading_days,
+    )
+
+UNIVERSE = ["AAPL", "MSFT", "BRK-B", "JPM"]
+
+
+def make_params(**changes) -> DataParams:
+    base = DataParams(source="yfinance", start="2023-01-01", as_of="2024-12-31", universe=list(UNIVERSE), max_retries=3)
+    return dataclasses.replace(base, **changes)
+
+
+class Sleeps(list):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def run(fake: FakeYahoo, params: DataParams | None = None, existing=None, sleep=None, **kwargs):
+    return yahoo.fetch(
+        params or make_params(),
+        existing or {},
+        download=fake.download,
+        ticker_factory=fake.ticker_factory,
+        sleep=sleep if sleep is not None else Sleeps(),
+        rng=random.Random(0),
+        **kwargs,
+    )
+
+
+def assert_tables_equal(left: dict, right: dict) -> None:
+    assert set(left) == set(right)
+    for name in left:
+        pd.testing.assert_frame_equal(left[name], right[name], check_exact=False, rtol=1e-9, obj=name)
+
+
+# ------------------------------------------------------------------------ full fetch
+
+
+@pytest.fixture(scope="module")
+def full():
+    """One full fetch with default test params, shared by the read-only tests: (fake, result)."""
+    fake = FakeYahoo()
+    return fake, run(fake)
+
+
+def test_full_fetch_tables_conform_to_schema(full):
+    fake, result = full
+    assert set(result.tables) == {"prices", "companies", "fundamentals", "market", "macro"}
+    for name, frame in result.tables.items():
+        table = TABLES_BY_NAME[name]
+        pd.testing.assert_frame_equal(frame, conform(frame, table, name))
+    assert result.failures == {}
+    prices = result.tables["prices"]
+    assert sorted(prices["ticker"].unique()) == sorted(UNIVERSE)
+    assert prices["date"].min() >= pd.Timestamp("2023-01-01") and prices["date"].max() == pd.Timestamp("2024-12-31")
+    assert (prices["adj_close"] < prices["close"]).all()  # Adj Close, not Close
+    json.dumps(result.report, allow_nan=False)  # JSON-serialisable
+    assert result.report["tickers_requested"] == 4 and result.report["tickers_ok"] == 4
+    assert result.report["rows"]["prices"] == len(prices)
+    # 1 price batch + 1 market batch + 4 tickers x (info, 3 statements, earnings dates)
+    assert result.report["http_calls"] == 2 + 4 * 5 == fake.http_calls
+
+
+def test_download_is_called_with_batches_and_adjusted_prices():
+    fake = FakeYahoo()
+    run(fake, make_params(batch_size=3))
+    price_calls = [c for c in fake.download_calls if "^GSPC" not in c["tickers"]]
+    assert [c["tickers"] for c in price_calls] == [["AAPL", "MSFT", "BRK-B"], ["JPM"]]
+    for call in fake.download_calls:
+        assert call["start"] == "2023-01-01" and call["end"] == "2025-01-01"  # end is exclusive
+        assert call["threads"] is True and call["auto_adjust"] is False
+
+
+def test_companies_hold_only_static_labels_mapped_to_gics(full):
+    companies = full[1].tables["companies"]
+    assert list(companies.columns) == list(COMPANIES.columns)
+    assert set(companies["sector"]) <= set(GICS_SECTORS)
+    assert companies.loc[companies["ticker"] == "AAPL", "name"].item() == "AAPL Corporation"
+    values = set(companies.to_numpy().ravel().tolist())
+    assert not values & {str(v) for v in INFO_EXTRA.values()} and not values & set(INFO_EXTRA.values())
+
+
+def test_market_table_maps_proxies_and_fills_bond_holidays(full):
+    market = full[1].tables["market"]
+    assert list(market.columns) == list(MARKET.columns)
+    assert market[["index_close", "vol_index", "short_rate", "long_rate"]].notna().all().all()
+    columbus = market.set_index("date").loc[pd.Timestamp("2024-10-14")]
+    before = market.set_index("date").loc[pd.Timestamp("2024-10-11")]
+    assert columbus["long_rate"] == before["long_rate"]  # forward-filled over the bond-market holiday
+    assert columbus["index_close"] != before["index_close"]
+
+
+def test_fundamentals_map_line_items_and_use_earnings_dates(full):
+    result = full[1]
+    fundamentals = result.tables["fundamentals"]
+    aapl = fundamentals[fundamentals["ticker"] == "AAPL"].set_index("period_end")
+    raw = quarterly_statements("AAPL")
+    q = pd.Timestamp("2024-06-30")
+    assert aapl.loc[q, "revenue"] == raw["quarterly_income_stmt"].loc["Total Revenue", q]
+    assert aapl.loc[q, "eps"] == raw["quarterly_income_stmt"].loc["Diluted EPS", q]
+    assert aapl.loc[q, "shares"] == raw["quarterly_balance_sheet"].loc["Share Issued", q]  # Ordinary Shares is NaN
+    oldest = pd.Timestamp("2023-09-30")
+    assert aapl.loc[oldest, "eps"] == raw["quarterly_income_stmt"].loc["Basic EPS", oldest]
+    cash = raw["quarterly_cashflow"]
+    assert aapl.loc[oldest, "free_cash_flow"] == pytest.approx(
+        cash.loc["Operating Cash Flow", oldest] + cash.loc["Capital Expenditure", oldest]
+    )
+    assert (fundamentals["report_date"] > fundamentals["period_end"]).all()
+    assert (fundamentals["report_date"] <= pd.Timestamp("2024-12-31")).all()  # public by as_of
+    assert pd.Timestamp("2024-12-31") not in set(fundamentals["period_end"])  # reported in 2025
+    assert result.report["fundamentals_coverage"]["2024"] == {"tickers": 4, "share": 1.0, "quarters": 12}
+
+
+def test_report_dates_after_close_window_and_fallback():
+    ends = pd.Series(pd.to_datetime(["2024-03-31", "2024-06-30", "2023-03-31"]))
+    earnings = earnings_dates_frame(["2024-04-25 16:30", "2024-07-20 08:00", "2022-05-01 08:00"])
+    out = pd.DatetimeIndex(yahoo.report_dates(ends, earnings, 45))
+    assert list(out) == [pd.Timestamp("2024-04-26"), pd.Timestamp("2024-07-20"), pd.Timestamp("2023-05-15")]
+    fallback = pd.DatetimeIndex(yahoo.report_dates(ends, None, 30))
+    assert list(fallback) == list(pd.DatetimeIndex(ends) + pd.Timedelta(days=30))
+
+
+def test_statements_tolerate_empty_and_partial_frames():
+    assert yahoo.statements_to_fundamentals("X", pd.DataFrame(), pd.DataFrame(), None).empty
+    income = statement_frame(
+        {"Total Revenue": [1.0, np.nan], "Net Income": [np.nan, np.nan]}, ["2024-06-30", "2024-03-31"]
+    )
+    out = yahoo.statements_to_fundamentals("X", income, pd.DataFrame(), None)
+    assert list(out["period_end"]) == [pd.Timestamp("2024-06-30")]  # the all-empty quarter is dropped
+    assert out["revenue"].tolist() == [1.0]
+
+
+# ------------------------------------------------------------------------ download shapes
+
+
+@pytest.mark.parametrize("group_by", ["column", "ticker"])
+@pytest.mark.parametrize("tz", [None, "America/New_York"])
+def test_split_download_handles_real_shapes(group_by, tz):
+    days = trading_days("2024-01-02", "2024-01-31")
+    histories = {
+        "AAPL": history_frame("AAPL", days, tz=tz),
+        "BRK-B": history_frame("BRK-B", days[5:], tz=tz),
+        "DEAD": None,
+    }
+    frame = download_frame(histories, group_by=group_by, ignore_tz=tz is None)
+    frame = pd.concat([frame, frame.iloc[[3]] * 1.5])  # a duplicated index row
+    assert isinstance(frame.columns, pd.MultiIndex)
+    assert frame.columns.names == (["Price", "Ticker"] if group_by == "column" else ["Ticker", "Price"])
+    parts = yahoo.split_download(frame, ["AAPL", "BRK-B", "DEAD", "GONE"])
+    assert set(parts) == {"AAPL", "BRK-B"}  # DEAD is all-NaN, GONE absent from the batch
+    aapl = parts["AAPL"]
+    assert list(aapl["date"]) == list(days) and aapl["date"].dt.tz is None
+    assert aapl["close"].iloc[3] == pytest.approx(histories["AAPL"]["Close"].iloc[3] * 1.5)  # the last copy wins
+    assert len(parts["BRK-B"]) == len(days) - 5  # union-index NaN rows dropped
+
+
+def test_split_download_empty_and_single_ticker_flat():
+    assert yahoo.split_download(pd.DataFrame(), ["AAPL"]) == {}
+    assert yahoo.split_download(download_frame({"AAPL": None, "MSFT": None}), ["AAPL", "MSFT"]) == {}
+    flat = history_frame("AAPL", trading_days("2024-01-02", "2024-01-10"))
+    assert len(yahoo.split_download(flat, ["AAPL"])["AAPL"]) == len(flat)
+
+
+@pytest.mark.parametrize("shape", ["column", "ticker"])
+def test_fetch_with_tz_aware_index_and_duplicates_matches_plain(full, shape):
+    plain = full[1].tables
+    odd = run(FakeYahoo(tz="America/New_York", group_by_shape=shape, duplicate_last_row=True)).tables
+    assert_tables_equal(plain, odd)
+
+
+# ------------------------------------------------------------------------ incremental refresh
+
+
+def test_incremental_refresh_matches_full_fetch_and_requests_only_new_range(full):
+    first = run(FakeYahoo(), make_params(as_of="2024-06-28"))
+    fake = FakeYahoo()
+    second = run(fake, make_params(as_of="2024-12-31"), existing=first.tables)
+    whole = full[1]  # one full fetch with as_of 2024-12-31
+    assert_tables_equal(second.tables, whole.tables)
+    assert second.report["mode"] == "incremental"
+    assert {c["start"] for c in fake.download_calls} == {"2024-06-21"}  # last stored 2024-06-28 - 7 days
+    # fundamentals were stale (latest public quarter 2024-03-31), so they were refreshed
+    assert second.report["fundamentals_refreshed"] == 4
+
+    again = FakeYahoo()
+    third = run(again, make_params(as_of="2024-12-31"), existing=second.tables)
+    assert again.http_calls == 0 and third.report["http_calls"] == 0  # everything up to date
+    assert_tables_equal(third.tables, whole.tables)
+
+
+def test_incremental_refresh_keeps_stored_tickers_and_adds_new_ones():
+    first = run(FakeYahoo(), make_params(universe=["AAPL", "MSFT"], as_of="2024-12-31"))
+    fake = FakeYahoo()
+    second = run(fake, make_params(universe=["MSFT", "JPM"], as_of="2024-12-31"), existing=first.tables)
+    assert set(second.tables["prices"]["ticker"]) == {"AAPL", "MSFT", "JPM"}
+    assert [c["tickers"] for c in fake.download_calls] == [["JPM"]]  # the market table is already up to date
+    assert fake.download_calls[0]["start"] == "2023-01-01"
+    assert {symbol for symbol, _ in fake.attribute_calls} == {"JPM"}
+
+
+def test_incremental_rescales_history_after_dividend_and_split():
+    def after_dividend(dates):  # Yahoo re-bases Adj Close of all earlier days after a dividend
+        return np.where(dates < pd.Timestamp("2024-09-16"), 0.98 * 0.99, 0.98)
+
+    pair = ["AAPL", "MSFT"]
+    first = run(FakeYahoo(), make_params(as_of="2024-06-28", universe=pair))
+    changed = dict(adj_factor={"AAPL": after_dividend}, split={"MSFT": ("2024-10-01", 2.0)})
+    second = run(FakeYahoo(**changed), make_params(as_of="2024-12-31", universe=pair), existing=first.tables)
+    full = run(FakeYahoo(**changed), make_params(as_of="2024-12-31", universe=pair))
+    assert second.report["rescaled_tickers"] == ["AAPL", "MSFT"]
+    assert_tables_equal(second.tables, full.tables)
+
+
+# ------------------------------------------------------------------------ faults
+
+
+def test_download_fails_twice_then_succeeds():
+    sleeps = Sleeps()
+    fake = FakeYahoo(download_errors=[TimeoutError("read timed out"), requests.ConnectionError("reset")])
+    result = run(fake, sleep=sleeps)
+    assert result.failures == {}
+    assert len(sleeps) == 2 and 0.5 <= sleeps[0] < 1.5 and 1.0 <= sleeps[1] < 3.0  # exponential with jitter
+    assert result.report["http_calls_by_kind"]["download"] == 4  # 3 tries for prices + 1 for market
+    assert result.report["retries"] == 2
+
+
+def test_ticker_attribute_fails_twice_then_succeeds():
+    errors = {("MSFT", "info"): [TimeoutError(), TimeoutError()]}
+    fake = FakeYahoo(attribute_errors=errors)
+    result = run(fake)
+    assert result.failures == {}
+    assert fake.attribute_calls[("MSFT", "info")] == 3
+    assert result.tables["companies"].set_index("ticker").loc["MSFT", "name"] == "MSFT Corporation"
+
+
+@pytest.mark.parametrize("mode", ["missing", "nan"])
+def test_one_ticker_always_fails_others_fine(mode):
+    fake = FakeYahoo(failing=["ZZZZ"], failing_mode=mode)
+    result = run(fake, make_params(universe=[*UNIVERSE, "ZZZZ"], max_retries=2))
+    assert set(result.failures) == {"ZZZZ"}
+    reason = result.failures["ZZZZ"]
+    assert reason.startswith("prices: no price rows") and "after 3 tries" in reason
+    if mode == "nan":
+        assert "possibly delisted" in reason  # yfinance's own logged reason is kept
+    assert set(result.tables["prices"]["ticker"]) == set(UNIVERSE)
+    assert result.report["tickers_failed"] == 1 and result.report["failed_tickers"] == ["ZZZZ"]
+    assert [c["tickers"] for c in fake.download_calls[1:3]] == [["ZZZZ"], ["ZZZZ"]]  # only the missing one retried
+    assert not any(symbol == "ZZZZ" for symbol, _ in fake.attribute_calls)  # no statements for a dead symbol
+    assert "ZZZZ" not in set(result.tables["companies"]["ticker"])
+
+
+def test_statement_failure_is_reported_but_prices_kept():
+    errors = {("JPM", "quarterly_balance_sheet"): [requests.HTTPError(response=_response(503))] * 10}
+    result = run(FakeYahoo(attribute_errors=errors), make_params(max_retries=1))
+    assert set(result.failures) == {"JPM"}
+    assert "quarterly balance sheet" in result.failures["JPM"] and "HTTP 503" in result.failures["JPM"]
+    jpm = result.tables["fundamentals"][result.tables["fundamentals"]["ticker"] == "JPM"]
+    assert len(jpm) and jpm["revenue"].notna().all() and jpm["assets"].isna().all()
+
+
+def test_ticker_without_statements_is_reported_and_keeps_prices():
+    fake = FakeYahoo(no_statements=["JPM"])
+    result = run(fake)
+    assert result.failures == {"JPM": "fundamentals: Yahoo returned no quarterly statements"}
+    assert "JPM" in set(result.tables["prices"]["ticker"]) and "JPM" in set(result.tables["companies"]["ticker"])
+    assert "JPM" not in set(result.tables["fundamentals"]["ticker"])
+    assert fake.attribute_calls[("JPM", "earnings_dates")] == 0  # no statements, no need for their dates
+
+
+def _response(status: int, headers: dict | None = None) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def test_rate_limit_retry_after_is_honoured():
+    sleeps = Sleeps()
+    too_many = requests.HTTPError("429 Too Many Requests", response=_response(429, {"Retry-After": "7"}))
+    fake = FakeYahoo(download_errors=[too_many], attribute_errors={("AAPL", "info"): [too_many]})
+    result = run(fake, sleep=sleeps)
+    assert result.failures == {}
+    assert sleeps == [7.0, 7.0]
+
+
+def test_rate_limit_without_retry_after_backs_off_longer_and_404_is_not_retried():
+    budget = CallBudget(3, sleep=Sleeps(), rng=random.Random(1))
+    assert budget.delay(0, requests.HTTPError(response=_response(429))) >= 2.5
+    assert budget.delay(0, TimeoutError()) < 1.5
+    calls = []
+
+    def missing():
+        calls.append(1)
+        raise requests.HTTPError("404 Not Found", response=_response(404))
+
+    value, reason = budget.call("info", missing)
+    assert value is None and "HTTP 404" in reason and len(calls) == 1
+
+
+def test_retry_after_http_date():
+    import datetime as dt
+
+    now = dt.datetime(2024, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
+    exc = requests.HTTPError(response=_response(429, {"Retry-After": "Mon, 01 Jan 2024 12:00:30 GMT"}))
+    assert retry_after_seconds(exc, now=now) == 30.0
+
+
+def test_empty_download_raises_fetch_error():
+    sleeps = Sleeps()
+    with pytest.raises(FetchError) as info:
+        run(FakeYahoo(empty=True), make_params(max_retries=2), sleep=sleeps)
+    message = str(info.value)
+    assert "\n" not in message and "no prices for any of 4 tickers" in message
+    assert len(sleeps) == 2
+
+
+def test_exceptions_on_every_try_raise_fetch_error():
+    errors = [TimeoutError("timed out")] * 10
+    with pytest.raises(FetchError, match="TimeoutError"):
+        run(FakeYahoo(download_errors=errors), make_params(max_retries=3))
+
+
+# ------------------------------------------------------------------------ macro
+
+
+def test_macro_empty_unless_fred_enabled(full):
+    macro = full[1].tables["macro"]
+    assert macro.empty and list(macro.columns) == list(MACRO.columns)
+    pd.testing.assert_frame_equal(macro, conform(macro, MACRO, "macro"))
+
+
+def test_fred_requires_api_key(monkeypatch):
+    monkeypatch.delenv("FRED_API_KEY", raising=False)
+    fake = FakeYahoo()
+    with pytest.raises(ConfigError, match="FRED_API_KEY"):
+        yahoo.fetch(make_params(fred_macro=True), {}, download=fake.download, ticker_factory=fake.ticker_factory)
+    assert fake.http_calls == 0  # refused before any network call
+
+
+def test_fred_macro_series_with_release_lags(monkeypatch):
+    monkeypatch.setenv("FRED_API_KEY", "test-key")
+    fred = FakeFred()
+    result = run(FakeYahoo(), make_params(fred_macro=True), fred=fred)
+    macro = result.tables["macro"]
+    pd.testing.assert_frame_equal(macro, conform(macro, MACRO, "macro"))
+    assert set(macro["series"]) == {"inflation", "unemployment", "gdp_growth"}
+    assert sorted(fred.calls) == ["A191RL1Q225SBEA", "CPIAUCSL", "UNRATE"]
+    by = macro.set_index(["series", "period_end"])
+    assert by.loc[("inflation", pd.Timestamp("2024-01-31")), "value"] == pytest.approx(3.0)
+    assert by.loc[("inflation", pd.Timestamp("2024-01-31")), "release_date"] == pd.Timestamp("2024-02-15")
+    assert by.loc[("unemployment", pd.Timestamp("2024-01-31")), "release_date"] == pd.Timestamp("2024-02-07")
+    assert by.loc[("gdp_growth", pd.Timestamp("2024-03-31")), "release_date"] == pd.Timestamp("2024-04-30")
+    assert (macro["release_date"] <= pd.Timestamp("2024-12-31")).all()
+    assert result.report["http_calls_by_kind"]["fred"] == 3
+
+
+# ------------------------------------------------------------------------ universe and imports
+
+
+def test_default_universe():
+    assert len(DEFAULT_UNIVERSE) == 104 and len(set(DEFAULT_UNIVERSE)) == 104
+    assert yahoo.DEFAULT_UNIVERSE is DEFAULT_UNIVERSE
+    assert resolve_universe(DataParams(universe=[])) == list(DEFAULT_UNIVERSE)
+    assert resolve_universe(DataParams(universe=["aapl", "MSFT", "AAPL"])) == ["AAPL", "MSFT"]
+
+
+def test_universe_file(tmp_path):
+    path = tmp_path / "universe.txt"
+    path.write_text("# point-in-time members, 2010\nAAPL\n\n  msft  # inline comment\nBRK-B\nAAPL\n^GSPC\n")
+    assert resolve_universe(DataParams(universe=str(path))) == ["AAPL", "MSFT", "BRK-B", "^GSPC"]
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [(None, "not found"), ("# nothing\n\n", "lists no tickers"), ("AAPL MSFT\n", "line 1")],
+)
+def test_universe_file_errors(tmp_path, content, match):
+    path = tmp_path / "universe.txt"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ConfigError, match=match) as info:
+        resolve_universe(DataParams(universe=str(path)))
+    assert "\n" not in str(info.value)
+
+
+def test_importing_invest_sources_does_not_import_yfinance():
+    code = "import sys, invest.sources, invest.sources.yahoo, invest.sources.files; print('yfinance' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_schema_tables_used():
+    # guards against the schema drifting away from what this source writes
+    assert {PRICES.name, COMPANIES.name, FUNDAMENTALS.name, MARKET.name, MACRO.name} <= set(TABLES_BY_NAME)
+    assert announcement_stamps()[0].endswith("16:30")

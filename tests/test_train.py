@@ -1,0 +1,97 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from tests.conftest import SMALL_PARAMS
+
+from invest import checkpoint, train
+from invest.dataset import Split, load_panel
+from invest.device import resolve_device
+from invest.errors import DataError, DeviceError
+from invest.params import from_dict
+
+
+@pytest.fixture
+def trained(tmp_path, small_store, small_params, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    train.main(small_params, small_store, tmp_path / "model.pt", tmp_path / "train.json", tmp_path / "live")
+    return tmp_path
+
+
+def test_two_epoch_training_writes_a_self_describing_checkpoint(trained, small_store):
+    loaded = checkpoint.load_model(trained / "model.pt")
+    ckpt = loaded.checkpoint
+    panel = load_panel(small_store)
+    assert ckpt["static_features"] == panel.static_features
+    assert ckpt["temporal_features"] == [*panel.temporal_features, checkpoint.STEP_MASK]
+    assert ckpt["target"] == {"horizon": "1y", "kind": "excess", "column": "fwd_exc_1y", "seq_len": 6}
+    assert ckpt["metadata"]["samples"]["train"] > 0
+    assert not loaded.network.training
+    summary = json.loads((trained / "train.json").read_text())
+    assert 1 <= summary["best_epoch"] <= 2
+    curves = (trained / "live" / "plots" / "metrics" / "val_loss.tsv").read_text().splitlines()
+    assert curves[0].split("\t") == ["step", "val_loss"] and len(curves) == 3
+
+
+def test_same_seed_same_weights(tmp_path, small_store, small_params, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("a", "b"):
+        train.main(small_params, small_store, tmp_path / f"{name}.pt", tmp_path / f"{name}.json", tmp_path / f"live_{name}")
+    a, b = (checkpoint.load(tmp_path / f"{n}.pt")["state_dict"] for n in "ab")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_split_has_an_embargo_at_least_the_horizon(small_store, small_params):
+    prepared = train.prepare(load_panel(small_store), small_params.train)
+    dates = pd.DatetimeIndex(prepared.arrays.dates)
+    last_train = dates[prepared.masks["train"]].max()
+    first_val = dates[prepared.masks["val"]].min()
+    last_val = dates[prepared.masks["val"]].max()
+    first_test = dates[prepared.masks["test"]].min()
+    assert last_train + pd.DateOffset(months=12) < first_val
+    assert last_val + pd.DateOffset(months=12) < first_test
+
+
+def test_scaler_is_fitted_on_training_rows_only(small_store, small_params):
+    panel = load_panel(small_store)
+    prepared = train.prepare(panel, small_params.train)
+    later = panel.snapshots["date"] > prepared.split.train_end
+    panel.snapshots.loc[later, panel.static_features] *= 1000.0  # wreck everything after the training block
+    again = train.prepare(panel, small_params.train)
+    np.testing.assert_array_equal(prepared.scaler.static_center, again.scaler.static_center)
+    np.testing.assert_array_equal(prepared.scaler.static_scale, again.scaler.static_scale)
+
+
+def test_shuffled_labels_touch_only_train_and_validation(small_store):
+    params = from_dict({**SMALL_PARAMS, "train": {**SMALL_PARAMS["train"], "control": "shuffled_labels"}}).train
+    panel = load_panel(small_store)
+    plain = train.prepare(panel, from_dict(SMALL_PARAMS).train)
+    shuffled = train.prepare(panel, params)
+    test = plain.masks["test"]
+    np.testing.assert_array_equal(plain.arrays.target[test], shuffled.arrays.target[test])
+    fit_rows = plain.masks["train"] | plain.masks["val"]
+    assert not np.array_equal(plain.arrays.target[fit_rows], shuffled.arrays.target[fit_rows])
+
+
+def test_a_split_without_rows_is_a_clear_error(small_store):
+    params = from_dict(
+        {**SMALL_PARAMS, "train": {**SMALL_PARAMS["train"], "train_end": "2001-01-01", "val_end": "2002-01-01"}}
+    ).train
+    with pytest.raises(DataError, match="adjust train.train_end"):
+        train.prepare(load_panel(small_store), params)
+
+
+def test_device_resolution():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in {"cpu", "cuda", "mps"}
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="no usable CUDA GPU"):
+            resolve_device("cuda")
+
+
+def test_split_from_dates():
+    split = Split.from_dates("2015-12-31", "2018-12-31", 12)
+    assert split.val_start == pd.Timestamp("2016-12-31")
+    assert split.test_start == pd.Timestamp("2019-12-31")
