@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from invest import baselines, metrics, report
-from invest.checkpoint import LoadedModel, check_schema, load_model
+from invest import baselines, metrics, report, uncertainty
+from invest.checkpoint import STEP_MASK, LoadedModel, check_schema, load_model
 from invest.dataset import Arrays, Panel, Split, load_panel
 from invest.device import resolve_device
-from invest.errors import ConfigError
-from invest.inference import predict
+from invest.errors import ConfigError, DataError
+from invest.inference import calibrate_on, predict_with_uncertainty
 from invest.io import write_json
 from invest.params import EvaluateParams, Params, TrainParams
 from invest.train import fit, load_arrays, prepare
@@ -55,16 +55,23 @@ def predict_block(
     split: Split,
     test_rows: np.ndarray,
     device,
-    network=None,
-    scaler=None,
+    loaded: LoadedModel | None = None,
 ) -> pd.DataFrame:
-    """Fit (unless given) the network and the baselines on one split; predict the test rows."""
+    """Fit (unless given) the network and the baselines on one split; predict the test rows with intervals.
+
+    Intervals are calibrated on the split's validation block, which is embargoed from both
+    the training rows and the test rows (a given checkpoint brings its own calibration).
+    """
     prepared = prepare(panel, train_params, split, arrays)
-    if network is None:
+    if loaded is None:
         network, _ = fit(prepared, train_params, device)
-        network = network.cpu()
-        scaler = prepared.scaler
-    model_out = predict(LoadedModel(network, scaler, {}), arrays.subset(test_rows))
+        loaded = LoadedModel(network.cpu(), prepared.scaler, {"temporal_features": [*panel.temporal_features, STEP_MASK],
+                                                              "static_features": panel.static_features})
+        calibration = calibrate_on(loaded, arrays.subset(prepared.masks["val"]), train_params.interval_levels,
+                                   train_params.mc_samples, train_params.seed)
+    else:
+        calibration = loaded.checkpoint["intervals"]
+    model = predict_with_uncertainty(loaded, arrays.subset(test_rows), calibration, train_params.mc_samples, train_params.seed)
     unscaled_target = prepared.scaler.unscale_target(prepared.target)
     momentum_index = list(panel.temporal_features).index("ret_12_1m")
     others = baselines.fit_predict_all(
@@ -84,13 +91,14 @@ def predict_block(
             "target": arrays.target[test_rows],
             "raw_return": snapshots[f"fwd_ret_{train_params.horizon}"].to_numpy(),
             "excess_return": snapshots[f"fwd_exc_{train_params.horizon}"].to_numpy(),
-            "model": model_out["prediction"],
+            "model": model["prediction"].to_numpy(),
         }
     )
     frame["market_return"] = frame["raw_return"] - frame["excess_return"]
     for name in BASELINES:
         frame[name] = others[name][test_rows]
-    return frame
+    extra = model.drop(columns=["date", "prediction"]).reset_index(drop=True)
+    return pd.concat([frame, extra], axis=1)
 
 
 def run_walk_forward(panel: Panel, params: Params) -> pd.DataFrame:
@@ -123,7 +131,9 @@ def run_single(panel: Panel, params: Params, model_path: str | os.PathLike[str])
     split = Split(*(pd.Timestamp(loaded.checkpoint["split"][k]) for k in ("train_end", "val_start", "val_end", "test_start")))
     arrays = load_arrays(panel, params.train)
     test_rows = split.masks(arrays.dates)["test"] & ~np.isnan(arrays.target)
-    return predict_block(panel, arrays, params.train, split, test_rows, None, loaded.network, loaded.scaler)
+    if "intervals" not in loaded.checkpoint:
+        raise DataError(f"{model_path} has no interval calibration (trained by an older version); retrain it with dvc repro train")
+    return predict_block(panel, arrays, params.train, split, test_rows, None, loaded)
 
 
 def add_oracle(frame: pd.DataFrame, panel: Panel) -> pd.DataFrame:
@@ -180,6 +190,8 @@ def summarise(frame: pd.DataFrame, params: Params) -> dict[str, float]:
             out[f"margin_vs_{name}_{key}"] = values.get("diff", float("nan"))
             out[f"margin_vs_{name}_{key}_lo"] = values.get("ci_low", float("nan"))
             out[f"margin_vs_{name}_{key}_hi"] = values.get("ci_high", float("nan"))
+    if "confidence" in frame:
+        out |= uncertainty.summary(frame, params.train.interval_levels)
     for year, block in frame.groupby(frame["date"].dt.year):
         for name in predictors:
             out[f"y{year}_{name}_rank_ic"] = float(metrics.rank_ic_by_date(block, name).mean())

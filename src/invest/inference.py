@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
 
+from invest import uncertainty
 from invest.checkpoint import LoadedModel
 from invest.dataset import Arrays
 from invest.model import enable_mc_dropout
@@ -39,3 +41,36 @@ def _forward(network: torch.nn.Module, past: np.ndarray, static: np.ndarray, bat
             batch_static = torch.from_numpy(static[start : start + batch_size])  # [B, S]
             parts.append(network(batch_past, batch_static).float().numpy())
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
+def predict_with_uncertainty(
+    loaded: LoadedModel,
+    arrays: Arrays,
+    calibration: dict,
+    mc_samples: int,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Per row: prediction, MC-dropout std, calibrated and raw MC intervals, and confidence.
+
+    ``arrays`` must carry ``dates``; the temporal/static feature names come from the checkpoint.
+    """
+    out = predict(loaded, arrays, mc_samples=max(mc_samples, 2), seed=seed)
+    frame = pd.DataFrame({"date": arrays.dates, "prediction": out["prediction"], "mc_std": out["mc_std"]})
+    frame = pd.concat([frame, uncertainty.interval_frame(out["prediction"], out["mc_std"], calibration)], axis=1)
+    temporal = [name for name in loaded.temporal_features if name != "step_observed"]
+    static = loaded.static_features
+    frame["vol_3m"] = arrays.past[:, -1, temporal.index("vol_3m")]
+    frame["log_market_cap"] = arrays.static[:, static.index("log_market_cap")]
+    frame["missing_share"] = uncertainty.input_quality(arrays, static)["missing_share"].to_numpy()
+    past_scaled, static_scaled = loaded.scaler.transform(arrays)
+    frame["clipped_share"] = uncertainty.clipped_share(past_scaled, static_scaled)
+    frame["confidence"] = uncertainty.confidence(frame, max(calibration["levels"])).to_numpy()
+    return frame
+
+
+def calibrate_on(loaded: LoadedModel, arrays: Arrays, levels: list[float], mc_samples: int, seed: int = 0) -> dict:
+    """Conformal calibration of ``loaded`` on the labelled rows of ``arrays`` (an embargoed block)."""
+    out = predict(loaded, arrays, mc_samples=max(mc_samples, 2), seed=seed)
+    calibration = uncertainty.calibrate(arrays.target, out["prediction"], out["mc_std"], levels)
+    calibration["mc_samples"] = max(mc_samples, 2)
+    return calibration

@@ -132,7 +132,8 @@ def headline(summary: dict[str, Any], evaluate_params: Any = None) -> dict[str, 
         for metric in ("rank_ic", "mae"):
             key = f"margin_vs_{name}_{metric}"
             if key in summary:
-                margin[metric] = {"diff": summary.get(key), "ci_low": summary.get(f"{key}_lo"), "ci_high": summary.get(f"{key}_hi")}
+                margin[metric] = {"diff": summary.get(key), "ci_low": summary.get(f"{key}_lo"),
+                                  "ci_high": summary.get(f"{key}_hi")}
         if margin:
             out["margins"][name] = margin
     out["by_year"] = {

@@ -116,6 +116,8 @@ class TrainParams:
     patience: int = 5
     huber_delta: float = 1.0
     mixed_precision: bool = False
+    mc_samples: int = 30
+    interval_levels: list[float] = field(default_factory=lambda: [0.8, 0.95])
 
     @property
     def horizon_months(self) -> int:
@@ -152,6 +154,12 @@ class TrainParams:
         _check(self.epochs >= 1, "train.epochs", "a positive integer", self.epochs)
         _check(self.patience >= 1, "train.patience", "a positive integer", self.patience)
         _check(self.huber_delta > 0, "train.huber_delta", "a positive number", self.huber_delta)
+        _check(2 <= self.mc_samples <= 1000, "train.mc_samples", "2 to 1000 Monte Carlo dropout passes", self.mc_samples)
+        levels = self.interval_levels
+        _check(
+            len(levels) > 0 and all(0 < level < 1 for level in levels) and levels == sorted(set(levels)),
+            "train.interval_levels", "increasing levels between 0 and 1, e.g. [0.8, 0.95]", levels,
+        )
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,12 @@ from invest import checkpoint as ckpt
 from invest.dataset import Arrays, Panel, Scaler, Split, build_arrays, label_column, load_panel
 from invest.device import resolve_device
 from invest.errors import DataError
+from invest.inference import calibrate_on
 from invest.io import write_json
 from invest.model import LSTMTransformerNetwork
 from invest.params import Params, TrainParams
 from invest.store import SCHEMA_VERSION
+from invest.uncertainty import CONFIDENCE_WEIGHTS
 
 
 def seed_everything(seed: int, num_threads: int) -> None:
@@ -256,6 +258,14 @@ def main(
             "device": device.type,
         },
     }
+    checkpoint["intervals"] = calibrate_on(
+        ckpt.LoadedModel(network.cpu(), prepared.scaler, checkpoint),
+        prepared.arrays.subset(prepared.masks["val"]),
+        train_params.interval_levels,
+        train_params.mc_samples,
+        train_params.seed,
+    )
+    checkpoint["confidence"] = {"weights": dict(CONFIDENCE_WEIGHTS), "version": 1}
     ckpt.save(model_path, checkpoint)
     from invest.model_card import write_card
 
