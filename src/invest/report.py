@@ -39,6 +39,21 @@ def write_plot_data(plot_dir: Path, frame: pd.DataFrame, summary: dict, n_bucket
     scatter = frame[["date", "ticker", "model", "target"]].rename(columns={"model": "prediction"})
     scatter = scatter.assign(date=scatter["date"].dt.strftime("%Y-%m-%d"))
     write_csv(plot_dir / "pred_vs_actual.csv", scatter)
+    write_csv(plot_dir / "coverage.csv", coverage_rows(summary))
+
+
+def coverage_rows(summary: dict) -> pd.DataFrame:
+    """Long table of interval coverage: group (pooled / year / volatility tercile), kind, level, coverage."""
+    rows = []
+    for key, value in summary.items():
+        if not key.endswith("_coverage") or "interval_" not in key or value is None:
+            continue
+        head, _, level = key[: -len("_coverage")].rpartition("_")
+        group, _, kind = head.rpartition("interval")
+        kind = "mc_dropout" if group.endswith("mc_") else "calibrated"
+        group = group.removesuffix("mc_").rstrip("_") or "pooled"
+        rows.append({"group": group, "interval": kind, "nominal": float(level) / 100, "coverage": value})
+    return pd.DataFrame(rows, columns=["group", "interval", "nominal", "coverage"])
 
 
 def _figures(report_dir: Path, frame: pd.DataFrame, n_buckets: int) -> list[tuple[str, str]]:
@@ -146,6 +161,7 @@ def write_report(report_dir: Path, frame: pd.DataFrame, summary: dict, params: P
     for year in years:
         cells = " | ".join(_fmt(s.get(f"y{year}_{p}_rank_ic")) for p in present)
         lines.append(f"| {year} | {s[f'y{year}_rows']} | {cells} |")
+    lines += _uncertainty_section(s)
     lines += ["", "## Figures", ""] + [f"![{caption}]({name})" for name, caption in figures]
     lines += ["", "Metric definitions: docs/metrics.md.", ""]
     write_text(report_dir / "report.md", "\n".join(lines))
@@ -177,3 +193,29 @@ def _headline(s: dict, params: Params) -> str:
         f"(a constant guess scores {_fmt(s['best_constant_hit_rate'])})."
     )
     return text
+
+
+def _uncertainty_section(s: dict) -> list[str]:
+    """Interval coverage (calibrated beside raw MC dropout) and error by confidence bucket."""
+    table = coverage_rows(s)
+    if table.empty:
+        return []
+    lines = ["", "## Prediction intervals", "",
+             "Calibrated = normalised split conformal on the embargoed validation block; "
+             "MC dropout = mean ± z·std of the dropout samples, uncalibrated.", "",
+             "| group | nominal | calibrated coverage | MC-dropout coverage |", "|---|---|---|---|"]
+    pivot = table.pivot_table(index=["group", "nominal"], columns="interval", values="coverage", sort=False)
+    for (group, nominal), row in pivot.iterrows():
+        lines.append(f"| {group} | {nominal:.0%} | {_fmt(row.get('calibrated'))} | {_fmt(row.get('mc_dropout'))} |")
+    widths = [f"{key.split('_')[1]}%: {_fmt(s[key])}" for key in s if key.startswith("interval_") and key.endswith("_width")]
+    lines += ["", "Mean calibrated width — " + ", ".join(widths) + ".", "", "## Confidence", "",
+              "Confidence quintile 1 is the least confident fifth of predictions.", "",
+              "| quintile | MAE | rank IC |", "|---|---|---|"]
+    for k in range(1, 6):
+        if f"confidence_q{k}_mae" in s:
+            lines.append(f"| {k} | {_fmt(s[f'confidence_q{k}_mae'])} | {_fmt(s[f'confidence_q{k}_rank_ic'])} |")
+    order = s.get("confidence_mae_order")
+    if order is not None:
+        verdict = "errors fall as confidence rises, as they should" if order < -0.8 else "errors do NOT fall steadily with confidence"
+        lines += ["", f"Rank correlation of quintile and MAE: {order:.2f} ({verdict})."]
+    return lines
