@@ -116,6 +116,7 @@ class TrainParams:
     patience: int = 5
     huber_delta: float = 1.0
     mixed_precision: bool = False
+    nproc: int = 1
     mc_samples: int = 30
     interval_levels: list[float] = field(default_factory=lambda: [0.8, 0.95])
 
@@ -154,6 +155,7 @@ class TrainParams:
         _check(self.epochs >= 1, "train.epochs", "a positive integer", self.epochs)
         _check(self.patience >= 1, "train.patience", "a positive integer", self.patience)
         _check(self.huber_delta > 0, "train.huber_delta", "a positive number", self.huber_delta)
+        _check(1 <= self.nproc <= 64, "train.nproc", "1 to 64 data-parallel processes", self.nproc)
         _check(2 <= self.mc_samples <= 1000, "train.mc_samples", "2 to 1000 Monte Carlo dropout passes", self.mc_samples)
         levels = self.interval_levels
         _check(

@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data.distributed import DistributedSampler
 
 from invest import checkpoint as ckpt
+from invest import distributed
 from invest.dataset import Arrays, Panel, Scaler, Split, build_arrays, label_column, load_panel
 from invest.device import resolve_device
 from invest.errors import DataError
@@ -83,37 +85,48 @@ def load_arrays(panel: Panel, params: TrainParams) -> Arrays:
 
 
 def fit(prepared: Prepared, params: TrainParams, device: torch.device, log=None) -> tuple[nn.Module, dict[str, Any]]:
-    """Train with AdamW on Huber loss; stop early on validation loss and restore the best weights."""
+    """Train with AdamW on Huber loss; stop early on validation loss and restore the best weights.
+
+    Under torchrun each rank takes its ``DistributedSampler`` shard of every global batch
+    (``batch_size`` rows in all) and DDP averages the gradients, so N processes follow the
+    same loss curve as one.
+    """
     seed_everything(params.seed, params.num_threads)
     network = build_network(prepared, params).to(device)
+    model = _parallel(network, device)
     optimizer = torch.optim.AdamW(network.parameters(), lr=params.learning_rate, weight_decay=params.weight_decay)
     loss_fn = nn.HuberLoss(delta=params.huber_delta)
     train_rows = np.flatnonzero(prepared.masks["train"])
     val_rows = np.flatnonzero(prepared.masks["val"])
     tensors = _to_tensors(prepared, device)
-    order_rng = np.random.default_rng(params.seed)
+    world = distributed.world_size()
+    sampler = DistributedSampler(range(len(train_rows)), num_replicas=world, rank=distributed.rank(), shuffle=True, seed=params.seed)
+    local_batch = max(1, params.batch_size // world)
     best = {"val_loss": float("inf"), "epoch": 0, "state": copy.deepcopy(network.state_dict())}
     history = []
     for epoch in range(1, params.epochs + 1):
         started = time.perf_counter()
-        network.train()
-        train_loss = 0.0
-        for batch in np.array_split(order_rng.permutation(train_rows), max(1, len(train_rows) // params.batch_size)):
-            index = torch.as_tensor(batch, device=device)
+        model.train()
+        sampler.set_epoch(epoch)
+        shard = train_rows[np.fromiter(iter(sampler), dtype=np.int64)]
+        total = 0.0
+        for start in range(0, len(shard), local_batch):
+            index = torch.as_tensor(shard[start : start + local_batch], device=device)
             with _autocast(device, params.mixed_precision):
-                prediction = network(tensors["past"][index], tensors["static"][index])  # [B]
+                prediction = model(tensors["past"][index], tensors["static"][index])  # [B]
                 loss = loss_fn(prediction.float(), tensors["target"][index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(network.parameters(), 1.0)
             optimizer.step()
-            train_loss += loss.item() * len(batch)
-        train_loss /= len(train_rows)
+            total += loss.item() * len(index)
+        train_loss = distributed.mean_over_ranks(total, len(shard))
         val_loss = evaluate_loss(network, tensors, val_rows, loss_fn, params.batch_size)
         history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
-        print(f"epoch {epoch}: train {train_loss:.4f}, val {val_loss:.4f}, {time.perf_counter() - started:.1f}s", file=sys.stderr)
-        if log is not None:
-            log(epoch, train_loss, val_loss)
+        if distributed.is_main():
+            print(f"epoch {epoch}: train {train_loss:.4f}, val {val_loss:.4f}, {time.perf_counter() - started:.1f}s", file=sys.stderr)
+            if log is not None:
+                log(epoch, train_loss, val_loss)
         if val_loss < best["val_loss"] - 1e-6:
             best = {"val_loss": val_loss, "epoch": epoch, "state": copy.deepcopy(network.state_dict())}
         elif epoch - best["epoch"] >= params.patience:
@@ -125,8 +138,17 @@ def fit(prepared: Prepared, params: TrainParams, device: torch.device, log=None)
         "best_val_loss": best["val_loss"],
         "epochs_run": len(history),
         "final_train_loss": history[-1]["train_loss"],
+        "history": history,
     }
     return network, summary
+
+
+def _parallel(network: nn.Module, device: torch.device) -> nn.Module:
+    if distributed.world_size() == 1:
+        return network
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(network, device_ids=[device.index] if device.type == "cuda" else None)
 
 
 def evaluate_loss(
@@ -201,13 +223,19 @@ def main(
 ) -> None:
     train_params = params.train
     started = time.perf_counter()
-    device = resolve_device(train_params.device)
+    device = distributed.setup(train_params.device if train_params.device != "auto" else resolve_device("auto").type)
+    device = device or resolve_device(train_params.device)
     seed_everything(train_params.seed, train_params.num_threads)
     panel = load_panel(db_path)
     prepared = prepare(panel, train_params)
     counts = {name: int(mask.sum()) for name, mask in prepared.masks.items()}
+    if not distributed.is_main():  # other ranks train their shard and leave the writing to rank 0
+        fit(prepared, train_params, device)
+        distributed.teardown()
+        return
     print(
-        f"train: {counts['train']:,} train, {counts['val']:,} validation, {counts['test']:,} test rows on {device}",
+        f"train: {counts['train']:,} train, {counts['val']:,} validation, {counts['test']:,} test rows on {device}"
+        f" ({distributed.world_size()} process{'es' if distributed.world_size() > 1 else ''})",
         file=sys.stderr,
     )
 
@@ -221,6 +249,7 @@ def main(
             live.next_step()
 
         network, summary = fit(prepared, train_params, device, log)
+    summary.pop("history")
 
     commit, committed_at = git_commit()
     dates = prepared.arrays.dates
@@ -274,3 +303,4 @@ def main(
     run_log = Path(model_path).with_suffix(".run.json")  # wall-clock facts live outside the versioned outputs
     write_json(run_log, {"duration_s": round(time.perf_counter() - started, 2), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     print(f"train: best epoch {summary['best_epoch']} (val loss {summary['best_val_loss']:.4f}) -> {model_path}", file=sys.stderr)
+    distributed.teardown()
