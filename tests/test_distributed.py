@@ -5,21 +5,33 @@ import sys
 
 import pytest
 import yaml
-
 from tests.conftest import SMALL_PARAMS
 
 pytestmark = pytest.mark.slow
 
 
 def _train(tmp_path, small_store, nproc: int) -> list[float]:
-    params = {**SMALL_PARAMS, "train": {**SMALL_PARAMS["train"], "dropout": 0.0, "nproc": nproc, "epochs": 3,
-                                        "patience": 3, "num_threads": 1, "batch_size": 64}}
+    params = {
+        **SMALL_PARAMS,
+        "train": {
+            **SMALL_PARAMS["train"],
+            "dropout": 0.0,
+            "nproc": nproc,
+            "epochs": 3,
+            "patience": 3,
+            "num_threads": 1,
+            "batch_size": 64,
+        },
+    }
     run_dir = tmp_path / f"n{nproc}"
     run_dir.mkdir()
     (run_dir / "params.yaml").write_text(yaml.safe_dump(params))
     result = subprocess.run(
-        [sys.executable, "-m", "invest", "train", "--db", str(small_store)], cwd=run_dir,
-        capture_output=True, text=True, timeout=600,
+        [sys.executable, "-m", "invest", "train", "--db", str(small_store)],
+        cwd=run_dir,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (run_dir / "models" / "model.pt").exists()

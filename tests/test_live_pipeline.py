@@ -19,8 +19,9 @@ UNIVERSE = ["AAPL", "MSFT", "BRK-B", "JPM", "XOM", "KO"]
 def _yahoo_tables():
     params = DataParams(source="yfinance", start="2023-01-01", as_of="2024-12-31", universe=list(UNIVERSE))
     fake = FakeYahoo()
-    result = yahoo.fetch(params, {}, download=fake.download, ticker_factory=fake.ticker_factory,
-                         sleep=lambda s: None, rng=random.Random(0))
+    result = yahoo.fetch(
+        params, {}, download=fake.download, ticker_factory=fake.ticker_factory, sleep=lambda s: None, rng=random.Random(0)
+    )
     return result
 
 
@@ -32,7 +33,9 @@ def test_the_three_sources_write_identical_schemas(tmp_path, small_tables):
     simulated = sim.fetch(DataParams(n_tickers=5, start="2015-01-01", as_of="2018-12-31"), {}).tables
     live = _yahoo_tables().tables
     write_raw(tmp_path / "files", {k: v for k, v in small_tables.items()})
-    from_files = files.fetch(DataParams(source="files", files_dir=str(tmp_path / "files"), start="2010-01-01", as_of="2018-12-31")).tables
+    from_files = files.fetch(
+        DataParams(source="files", files_dir=str(tmp_path / "files"), start="2010-01-01", as_of="2018-12-31")
+    ).tables
     raw = {}
     for label, tables in (("sim", simulated), ("yfinance", live), ("files", from_files)):
         write_raw(tmp_path / label, {k: v for k, v in tables.items()})

@@ -41,16 +41,26 @@ def test_confidence_orders_errors_when_noise_follows_volatility():
     dates = np.repeat(pd.date_range("2020-01-31", periods=24, freq="ME"), 50)
     vol = rng.uniform(0.1, 0.8, len(dates))
     prediction = rng.normal(0, 0.05, len(dates))
-    frame = pd.DataFrame({
-        "date": dates, "prediction": prediction, "model": prediction,
-        "target": prediction + vol * rng.standard_normal(len(dates)),
-        "vol_3m": vol, "log_market_cap": rng.normal(23, 1, len(dates)),
-        "missing_share": 0.0, "clipped_share": 0.0,
-        "lower_95": prediction - 2 * vol, "upper_95": prediction + 2 * vol,
-        "lower_80": prediction - 1.3 * vol, "upper_80": prediction + 1.3 * vol,
-        "mc_lower_80": prediction - 0.3 * vol, "mc_upper_80": prediction + 0.3 * vol,
-        "mc_lower_95": prediction - 0.5 * vol, "mc_upper_95": prediction + 0.5 * vol,
-    })
+    frame = pd.DataFrame(
+        {
+            "date": dates,
+            "prediction": prediction,
+            "model": prediction,
+            "target": prediction + vol * rng.standard_normal(len(dates)),
+            "vol_3m": vol,
+            "log_market_cap": rng.normal(23, 1, len(dates)),
+            "missing_share": 0.0,
+            "clipped_share": 0.0,
+            "lower_95": prediction - 2 * vol,
+            "upper_95": prediction + 2 * vol,
+            "lower_80": prediction - 1.3 * vol,
+            "upper_80": prediction + 1.3 * vol,
+            "mc_lower_80": prediction - 0.3 * vol,
+            "mc_upper_80": prediction + 0.3 * vol,
+            "mc_lower_95": prediction - 0.5 * vol,
+            "mc_upper_95": prediction + 0.5 * vol,
+        }
+    )
     frame["confidence"] = uncertainty.confidence(frame, 0.95)
     assert frame["confidence"].between(0, 1).all()
     summary = uncertainty.summary(frame, [0.8, 0.95])

@@ -24,8 +24,7 @@ def under_torchrun() -> bool:
 
 def relaunch(nproc: int, argv: list[str]) -> int:
     """Run ``invest <argv>`` in ``nproc`` processes with torchrun; return its exit code."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-               "-m", "invest", *argv]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m", "invest", *argv]
     return subprocess.call(command)
 
 

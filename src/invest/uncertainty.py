@@ -48,8 +48,12 @@ def calibrate(target: np.ndarray, prediction: np.ndarray, std: np.ndarray, level
     known = np.isfinite(target) & np.isfinite(prediction) & np.isfinite(std)
     floor = scale_floor(std[known])
     quantiles = conformal.fit_conformal(np.abs(target[known] - prediction[known]), std[known], levels, min_scale=floor)
-    return {"levels": list(levels), "quantiles": {str(level): float(q) for level, q in quantiles.items()},
-            "min_scale": floor, "n_calibration": int(known.sum())}
+    return {
+        "levels": list(levels),
+        "quantiles": {str(level): float(q) for level, q in quantiles.items()},
+        "min_scale": floor,
+        "n_calibration": int(known.sum()),
+    }
 
 
 def interval_frame(prediction: np.ndarray, std: np.ndarray, calibration: dict) -> pd.DataFrame:
