@@ -83,10 +83,16 @@ def train(
     metrics: Annotated[Path, typer.Option(help="Training summary (JSON).")] = Path("metrics/train.json"),
     live_dir: Annotated[Path, typer.Option(help="dvclive directory for training curves.")] = Path("metrics/train"),
 ) -> None:
-    """Train the LSTM/Transformer network on the training block."""
+    """Train the LSTM/Transformer network on the training block (train.nproc > 1: several processes)."""
+    from invest import distributed
     from invest import train as stage
 
-    stage.main(_params(params), db, model, metrics, live_dir)
+    loaded = _params(params)
+    if loaded.train.nproc > 1 and not distributed.under_torchrun():
+        argv = ["train", "--params", str(params), "--db", str(db), "--model", str(model), "--metrics", str(metrics),
+                "--live-dir", str(live_dir)]
+        raise typer.Exit(distributed.relaunch(loaded.train.nproc, argv))
+    stage.main(loaded, db, model, metrics, live_dir)
 
 
 @app.command()
@@ -100,6 +106,111 @@ def evaluate(
     from invest import evaluate as stage
 
     stage.main(_params(params), db, model, out_dir)
+
+
+# --- model management: predict, compare, and the `invest models` registry (docs/models.md) ---
+
+
+def _params_or_defaults(path: Path):
+    """params.yaml if present; the defaults otherwise (predict/compare only need seeds and bootstrap settings)."""
+    from invest.params import from_dict, load
+
+    return load(path) if path.exists() or path != Path("params.yaml") else from_dict({})
+
+
+@app.command()
+def predict(
+    params: ParamsOption = Path("params.yaml"),
+    db: Annotated[Path, typer.Option(help="SQLite store with the latest snapshots.")] = Path("data/stock_data.db"),
+    model: Annotated[Path, typer.Option(help="Checkpoint (e.g. from `invest models get prod`).")] = Path("models/model.pt"),
+    out: Annotated[Path, typer.Option(help="CSV to write.")] = Path("predictions/latest.csv"),
+    ticker: Annotated[
+        list[str] | None, typer.Option("--ticker", "-t", help="Ticker(s) to score (repeat or comma-separate); default all.")
+    ] = None,
+    as_of: Annotated[str | None, typer.Option(help="Use the newest snapshot on or before this date (YYYY-MM-DD).")] = None,
+    mc_samples: Annotated[
+        int | None, typer.Option(help="Monte Carlo dropout samples; default: what the checkpoint's intervals use, else 0.")
+    ] = None,
+) -> None:
+    """Predict forward returns from the latest snapshot of each ticker (table + CSV)."""
+    from invest import predict as command
+
+    tickers = [name.strip() for item in ticker or [] for name in item.split(",") if name.strip()] or None
+    command.main(_params_or_defaults(params), db, model, out, tickers=tickers, as_of=as_of, mc_samples=mc_samples)
+
+
+@app.command()
+def compare(
+    a: Annotated[str, typer.Argument(help="Model A: checkpoint path, version (v1.0.0), `latest` or stage (prod).")],
+    b: Annotated[str, typer.Argument(help="Model B: same forms as A.")],
+    params: ParamsOption = Path("params.yaml"),
+    db: Annotated[Path, typer.Option(help="SQLite store to score both models on.")] = Path("data/stock_data.db"),
+    repo: Annotated[str, typer.Option(help="Registry repository (path or git URL) for versions and stages.")] = ".",
+    out: Annotated[Path | None, typer.Option(help="Also write the comparison as JSON.")] = None,
+) -> None:
+    """Score two models on the same test rows; metrics side by side and a verdict on B - A."""
+    from invest import compare as command
+
+    command.main(_params_or_defaults(params), db, a, b, repo=repo, out_json=out)
+
+
+models_app = typer.Typer(
+    no_args_is_help=True, help="Model registry: GTO version/stage tags on the stock-model artifact in dvc.yaml."
+)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("register")
+def models_register(
+    version: Annotated[str, typer.Argument(help="Semantic version, e.g. v1.0.0.")],
+    ref: Annotated[str, typer.Option(help="Commit whose dvc.lock holds the trained model.")] = "HEAD",
+    message: Annotated[str | None, typer.Option(help="Tag message.")] = None,
+    push: Annotated[bool, typer.Option(help="Push the tag to the git remote.")] = False,
+) -> None:
+    """Register a version of stock-model (git tag stock-model@VERSION)."""
+    from invest import registry
+
+    item = registry.register(version, ref=ref, message=message, push=push)
+    print(f"registered {registry.ARTIFACT}@{item.version} at {item.commit[:8]}"
+          + ("" if push else f"; share it with `git push origin {registry.ARTIFACT}@{item.version}` and `dvc push`"))
+
+
+@models_app.command("promote")
+def models_promote(
+    version: Annotated[str, typer.Argument(help="Registered version, e.g. v1.0.0.")],
+    stage: Annotated[str, typer.Argument(help="Stage, e.g. dev, staging, prod.")],
+    message: Annotated[str | None, typer.Option(help="Tag message.")] = None,
+    push: Annotated[bool, typer.Option(help="Push the tag to the git remote.")] = False,
+) -> None:
+    """Assign a stage to a registered version (git tag stock-model#STAGE#N)."""
+    from invest import registry
+
+    item = registry.promote(version, stage, message=message, push=push)
+    print(f"{registry.ARTIFACT} {item.version} -> {stage}" + ("" if push else "; share it with `git push origin --tags`"))
+
+
+@models_app.command("list")
+def models_list(
+    repo: Annotated[str, typer.Option(help="Registry repository (path or git URL).")] = ".",
+) -> None:
+    """List registered versions and their stages."""
+    from invest import registry
+
+    print(registry.table(registry.versions(repo)))
+
+
+@models_app.command("get")
+def models_get(
+    version_or_stage: Annotated[str, typer.Argument(help="Version (v1.0.0), `latest` or stage (prod).")],
+    repo: Annotated[str, typer.Option(help="Repository to fetch from (path or git URL).")] = ".",
+    out: Annotated[Path | None, typer.Option(help="Where to write the checkpoint (default ./model.pt).")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Download the model of a version or stage (dvc artifacts get)."""
+    from invest import registry
+
+    item, path = registry.get(version_or_stage, repo=repo, out=out, force=force)
+    print(f"{registry.ARTIFACT} {item.version} (commit {item.commit[:8]}) -> {path}")
 
 
 def main() -> None:

@@ -65,10 +65,14 @@ def predict_block(
     prepared = prepare(panel, train_params, split, arrays)
     if loaded is None:
         network, _ = fit(prepared, train_params, device)
-        loaded = LoadedModel(network.cpu(), prepared.scaler, {"temporal_features": [*panel.temporal_features, STEP_MASK],
-                                                              "static_features": panel.static_features})
-        calibration = calibrate_on(loaded, arrays.subset(prepared.masks["val"]), train_params.interval_levels,
-                                   train_params.mc_samples, train_params.seed)
+        loaded = LoadedModel(
+            network.cpu(),
+            prepared.scaler,
+            {"temporal_features": [*panel.temporal_features, STEP_MASK], "static_features": panel.static_features},
+        )
+        calibration = calibrate_on(
+            loaded, arrays.subset(prepared.masks["val"]), train_params.interval_levels, train_params.mc_samples, train_params.seed
+        )
     else:
         calibration = loaded.checkpoint["intervals"]
     model = predict_with_uncertainty(loaded, arrays.subset(test_rows), calibration, train_params.mc_samples, train_params.seed)
@@ -132,7 +136,9 @@ def run_single(panel: Panel, params: Params, model_path: str | os.PathLike[str])
     arrays = load_arrays(panel, params.train)
     test_rows = split.masks(arrays.dates)["test"] & ~np.isnan(arrays.target)
     if "intervals" not in loaded.checkpoint:
-        raise DataError(f"{model_path} has no interval calibration (trained by an older version); retrain it with dvc repro train")
+        raise DataError(
+            f"{model_path} has no interval calibration (trained by an older version); retrain it with dvc repro train"
+        )
     return predict_block(panel, arrays, params.train, split, test_rows, None, loaded)
 
 

@@ -84,7 +84,9 @@ def _gto(action: str) -> Iterator[None]:
     except GTOException as exc:
         raise RegistryError(f"{action}: {_one_line(exc)}") from None
     except SCMError as exc:
-        raise RegistryError(f"{action}: {_one_line(exc)} (is this a git repository with commits?)") from None
+        text = _one_line(exc)
+        hint = "" if "git repo" in text.lower() else " (is this a git repository with commits?)"
+        raise RegistryError(f"{action}: {text}{hint}") from None
 
 
 def _one_line(exc: BaseException) -> str:

@@ -172,9 +172,11 @@ def _headline(s: dict, params: Params) -> str:
     parts = []
     for name in ("momentum", "gbt"):
         diff, lo, hi = s[f"margin_vs_{name}_rank_ic"], s[f"margin_vs_{name}_rank_ic_lo"], s[f"margin_vs_{name}_rank_ic_hi"]
-        if lo is not None and lo > 0:
+        if diff is None or lo is None or hi is None:
+            parts.append(f"cannot be compared with {name} on rank IC (undefined: constant predictions)")
+        elif lo > 0:
             parts.append(f"beats {name} by {diff:.3f} rank IC (95% interval {lo:.3f} to {hi:.3f})")
-        elif hi is not None and hi < 0:
+        elif hi < 0:
             parts.append(f"loses to {name} by {-diff:.3f} rank IC (95% interval {-hi:.3f} to {-lo:.3f})")
         else:
             parts.append(f"is not distinguishable from {name} (rank IC margin {diff:.3f}, interval {lo:.3f} to {hi:.3f})")
@@ -192,6 +194,19 @@ def _headline(s: dict, params: Params) -> str:
         f" Its hit rate {_fmt(s['model_hit_rate'])} compares with a base rate of {_fmt(s['base_rate'])} "
         f"(a constant guess scores {_fmt(s['best_constant_hit_rate'])})."
     )
+    covered = [
+        (key.split("_")[1], value)
+        for key, value in s.items()
+        if key.startswith("interval_") and key.endswith("_coverage") and value is not None
+    ]
+    if covered:
+        text += " Calibrated intervals cover " + ", ".join(
+            f"{100 * value:.1f}% at a nominal {level}%" for level, value in covered
+        )
+        raw = [s.get(f"mc_interval_{level}_coverage") for level, _ in covered]
+        if all(value is not None for value in raw):
+            text += " (raw MC dropout: " + ", ".join(f"{100 * value:.1f}%" for value in raw) + ")"
+        text += "."
     return text
 
 
@@ -200,22 +215,38 @@ def _uncertainty_section(s: dict) -> list[str]:
     table = coverage_rows(s)
     if table.empty:
         return []
-    lines = ["", "## Prediction intervals", "",
-             "Calibrated = normalised split conformal on the embargoed validation block; "
-             "MC dropout = mean ± z·std of the dropout samples, uncalibrated.", "",
-             "| group | nominal | calibrated coverage | MC-dropout coverage |", "|---|---|---|---|"]
+    lines = [
+        "",
+        "## Prediction intervals",
+        "",
+        "Calibrated = normalised split conformal on the embargoed validation block; "
+        "MC dropout = mean ± z·std of the dropout samples, uncalibrated.",
+        "",
+        "| group | nominal | calibrated coverage | MC-dropout coverage |",
+        "|---|---|---|---|",
+    ]
     pivot = table.pivot_table(index=["group", "nominal"], columns="interval", values="coverage", sort=False)
     for (group, nominal), row in pivot.iterrows():
         lines.append(f"| {group} | {nominal:.0%} | {_fmt(row.get('calibrated'))} | {_fmt(row.get('mc_dropout'))} |")
     widths = [f"{key.split('_')[1]}%: {_fmt(s[key])}" for key in s if key.startswith("interval_") and key.endswith("_width")]
-    lines += ["", "Mean calibrated width — " + ", ".join(widths) + ".", "", "## Confidence", "",
-              "Confidence quintile 1 is the least confident fifth of predictions.", "",
-              "| quintile | MAE | rank IC |", "|---|---|---|"]
+    lines += [
+        "",
+        "Mean calibrated width — " + ", ".join(widths) + ".",
+        "",
+        "## Confidence",
+        "",
+        "Confidence quintile 1 is the least confident fifth of predictions.",
+        "",
+        "| quintile | MAE | rank IC |",
+        "|---|---|---|",
+    ]
     for k in range(1, 6):
         if f"confidence_q{k}_mae" in s:
             lines.append(f"| {k} | {_fmt(s[f'confidence_q{k}_mae'])} | {_fmt(s[f'confidence_q{k}_rank_ic'])} |")
     order = s.get("confidence_mae_order")
     if order is not None:
-        verdict = "errors fall as confidence rises, as they should" if order < -0.8 else "errors do NOT fall steadily with confidence"
+        verdict = (
+            "errors fall as confidence rises, as they should" if order < -0.8 else "errors do NOT fall steadily with confidence"
+        )
         lines += ["", f"Rank correlation of quintile and MAE: {order:.2f} ({verdict})."]
     return lines

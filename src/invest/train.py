@@ -100,7 +100,9 @@ def fit(prepared: Prepared, params: TrainParams, device: torch.device, log=None)
     val_rows = np.flatnonzero(prepared.masks["val"])
     tensors = _to_tensors(prepared, device)
     world = distributed.world_size()
-    sampler = DistributedSampler(range(len(train_rows)), num_replicas=world, rank=distributed.rank(), shuffle=True, seed=params.seed)
+    sampler = DistributedSampler(
+        range(len(train_rows)), num_replicas=world, rank=distributed.rank(), shuffle=True, seed=params.seed
+    )
     local_batch = max(1, params.batch_size // world)
     best = {"val_loss": float("inf"), "epoch": 0, "state": copy.deepcopy(network.state_dict())}
     history = []
@@ -124,7 +126,10 @@ def fit(prepared: Prepared, params: TrainParams, device: torch.device, log=None)
         val_loss = evaluate_loss(network, tensors, val_rows, loss_fn, params.batch_size)
         history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
         if distributed.is_main():
-            print(f"epoch {epoch}: train {train_loss:.4f}, val {val_loss:.4f}, {time.perf_counter() - started:.1f}s", file=sys.stderr)
+            print(
+                f"epoch {epoch}: train {train_loss:.4f}, val {val_loss:.4f}, {time.perf_counter() - started:.1f}s",
+                file=sys.stderr,
+            )
             if log is not None:
                 log(epoch, train_loss, val_loss)
         if val_loss < best["val_loss"] - 1e-6:

@@ -1,0 +1,205 @@
+"""``invest compare A B``: two models scored on the same test rows, side by side, with a verdict.
+
+A and B are checkpoint paths, registered versions (``v1.2.0``), ``latest`` or stages (``prod``);
+versions and stages are fetched from the registry into a temporary directory.
+
+The rows: snapshots after the *later* of the two models' ``split.test_start`` that have a known
+label, so neither model trained or selected epochs on them. Each model scores them with its own
+scaler and sequence length after its feature schema is checked against the store. The margin
+B − A (rank IC and MAE) comes from ``metrics.paired_margin``: a date-block bootstrap over the
+same rows. Exit code 0 whatever the verdict.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from invest import metrics
+from invest.checkpoint import LoadedModel, check_schema, load_model
+from invest.dataset import Panel, build_arrays, label_column, load_panel
+from invest.errors import DataError
+from invest.inference import predict
+from invest.io import write_json
+from invest.params import Params
+
+
+@dataclass
+class Candidate:
+    label: str  # what the user typed
+    source: str  # where it came from: a path, or "v1.1.0 (stage prod)"
+    loaded: LoadedModel
+
+
+def resolve(spec: str, repo: str, workdir: Path, slot: str) -> tuple[Path, str]:
+    """A checkpoint path for ``spec``: an existing file, else a registry version or stage fetched to ``workdir``."""
+    path = Path(spec)
+    if path.is_file():
+        return path, str(path)
+    from invest import registry
+
+    if path.suffix == ".pt":
+        raise DataError(f"{spec} not found; give a checkpoint path, a registered version (v1.2.0) or a stage (prod)")
+    version, fetched = registry.get(spec, repo=repo, out=workdir / f"{slot}.pt", force=True)
+    source = version.version if registry.is_version(spec) else f"{version.version} ({spec})"
+    return fetched, source
+
+
+def main(
+    params: Params,
+    db_path: str | os.PathLike[str],
+    a: str,
+    b: str,
+    repo: str = ".",
+    out_json: str | os.PathLike[str] | None = None,
+    echo: bool = True,
+) -> dict[str, Any]:
+    """Score A and B on the shared test rows; print the comparison; return (and optionally write) it as a dict."""
+    panel = load_panel(db_path)
+    with tempfile.TemporaryDirectory(prefix="invest-compare-") as tmp:
+        candidates = []
+        for slot, spec in (("A", a), ("B", b)):
+            path, source = resolve(spec, repo, Path(tmp), slot)
+            loaded = load_model(path)
+            check_schema(loaded.checkpoint, panel.temporal_features, panel.static_features, str(db_path))
+            candidates.append(Candidate(spec, source, loaded))
+    frame, test_start = score_rows(panel, candidates[0].loaded, candidates[1].loaded)
+    settings = params.evaluate
+    horizon = int(_horizon_months(candidates[0].loaded.checkpoint["target"]["horizon"]))
+    result: dict[str, Any] = {
+        "a": candidates[0].source, "b": candidates[1].source, "db": str(db_path),
+        "test_start": str(test_start.date()), "rows": len(frame), "dates": int(frame["date"].nunique()),
+        "first_date": str(frame["date"].min().date()), "last_date": str(frame["date"].max().date()),
+        "target": dict(candidates[0].loaded.checkpoint["target"]),
+    }
+    for slot in ("A", "B"):
+        result[slot.lower() + "_metrics"] = side(frame, slot, horizon)
+    margin = metrics.paired_margin(frame, "A", "B", settings.block_months, settings.bootstrap_samples, settings.seed)
+    result["margin"] = {key: margin[key] for key in ("rank_ic", "mae") if key in margin}
+    result["n_ic_dates"] = margin.get("n_ic_dates", 0)
+    result["verdict"] = verdict(margin)
+    result = _plain(result)
+    if out_json is not None:
+        write_json(out_json, result)
+    if echo:
+        print(render(result))
+    return result
+
+
+def score_rows(panel: Panel, a: LoadedModel, b: LoadedModel) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """Both models' predictions on the labelled rows after the later test start."""
+    ta, tb = a.checkpoint["target"], b.checkpoint["target"]
+    if (ta["horizon"], ta["kind"]) != (tb["horizon"], tb["kind"]):
+        raise DataError(
+            f"A predicts {ta['horizon']} {ta['kind']} returns and B {tb['horizon']} {tb['kind']} returns; "
+            "compare models trained for the same train.horizon and train.target"
+        )
+    test_start = max(pd.Timestamp(a.checkpoint["split"]["test_start"]), pd.Timestamp(b.checkpoint["split"]["test_start"]))
+    snapshots = panel.snapshots
+    dates = pd.DatetimeIndex(snapshots["date"])
+    labelled = snapshots[label_column(ta["horizon"], ta["kind"])].notna().to_numpy()
+    rows = np.asarray(dates > test_start) & labelled
+    if not rows.any():
+        last = dates[labelled].max() if labelled.any() else None
+        raise DataError(
+            f"no labelled {ta['horizon']} rows after {test_start.date()} (the later test start of A and B; "
+            f"labels in {'this store end ' + str(last.date()) if last is not None else 'this store: none'}); "
+            "score on a store with more recent data"
+        )
+    predictions = {}
+    for slot, loaded in (("A", a), ("B", b)):
+        target = loaded.checkpoint["target"]  # each model its own sequence length and scaler
+        arrays = build_arrays(panel, target["horizon"], target["kind"], int(target["seq_len"])).subset(rows)
+        predictions[slot] = predict(loaded, arrays)["prediction"]
+    chosen = snapshots.iloc[np.flatnonzero(rows)]
+    horizon = ta["horizon"]
+    frame = pd.DataFrame({
+        "date": pd.DatetimeIndex(chosen["date"]), "ticker": chosen["ticker"].to_numpy(),
+        "target": arrays.target,
+        "market_return": (chosen[f"fwd_ret_{horizon}"] - chosen[f"fwd_exc_{horizon}"]).to_numpy(),
+        "A": predictions["A"], "B": predictions["B"],
+    })
+    return frame, test_start
+
+
+def side(frame: pd.DataFrame, pred: str, horizon_months: int) -> dict[str, float]:
+    ic = metrics.ic_summary(metrics.rank_ic_by_date(frame, pred), horizon_months)
+    point = metrics.point_metrics(frame, pred)
+    hits = metrics.hit_rates(frame, pred=pred)
+    return {"rank_ic": ic["mean"], "rank_ic_t_nw": ic["t_newey_west"], "mae": point["mae"],
+            "hit_rate": hits.get("hit_rate", float("nan")), "excess_hit_rate": hits.get("excess_hit_rate", float("nan"))}
+
+
+def verdict(margin: dict[str, Any]) -> str:
+    """Plain words from the rank IC margin (the ranking is what the model is for)."""
+    ic = margin.get("rank_ic")
+    if not ic:
+        return "no verdict: rank IC is undefined on these rows (fewer than 5 names per date, or constant predictions)"
+    half = (ic["ci_high"] - ic["ci_low"]) / 2
+    if ic["significant"]:
+        winner = "B" if ic["diff"] > 0 else "A"
+        return f"{winner} better by {abs(ic['diff']):.3f} ± {half:.3f} rank IC"
+    return f"no significant difference (B − A = {ic['diff']:+.3f} ± {half:.3f} rank IC)"
+
+
+def render(result: dict[str, Any]) -> str:
+    a, b = result["a_metrics"], result["b_metrics"]
+    rows = [("", "A", "B", "B − A")]
+    for key, name, digits in (("rank_ic", "rank IC", 3), ("rank_ic_t_nw", "rank IC t (NW)", 2), ("mae", "MAE", 4),
+                              ("hit_rate", "hit rate", 3)):
+        diff = None if a.get(key) is None or b.get(key) is None else b[key] - a[key]
+        rows.append((name, _fmt(a.get(key), digits), _fmt(b.get(key), digits), _fmt(diff, digits, sign=True)))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    table = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+             for r in rows]
+    margin = result["margin"]
+    lines = [
+        f"A: {result['a']}",
+        f"B: {result['b']}",
+        f"rows: {result['rows']} labelled snapshots on {result['dates']} dates, {result['first_date']} .. "
+        f"{result['last_date']} (after {result['test_start']}, the later test start; "
+        f"target {result['target']['horizon']} {result['target']['kind']} return)",
+        "",
+        *table,
+        "",
+    ]
+    for key, name in (("rank_ic", "rank IC"), ("mae", "MAE")):
+        if key in margin:
+            m = margin[key]
+            ci = f"[{_fmt(m['ci_low'], 4)}, {_fmt(m['ci_high'], 4)}]"
+            flag = " (significant)" if m["significant"] else ""
+            lines.append(f"B − A {name}: {_fmt(m['diff'], 4, sign=True)}, 95% CI {ci}{flag}")
+    lines.append(f"verdict: {result['verdict']}")
+    return "\n".join(lines)
+
+
+def _fmt(value: Any, digits: int, sign: bool = False) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "n/a"
+    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+
+
+def _horizon_months(horizon: str) -> int:
+    from invest.params import HORIZONS
+
+    return HORIZONS[horizon]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, (np.floating, float)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value

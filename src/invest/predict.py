@@ -1,0 +1,177 @@
+"""``invest predict``: the model's forecast for the latest snapshot of each ticker.
+
+For every ticker (or the ones asked for) the newest snapshot on or before ``as_of`` (default:
+the newest in the store) is scored. Columns of the CSV:
+
+  ticker, date (the snapshot the inputs come from), prediction (forward return of the model's
+  horizon and kind, e.g. 1y excess), mc_std (Monte Carlo dropout spread, when sampled),
+  lower_<pct>/upper_<pct> (conformal intervals ``prediction ± q · max(mc_std, floor)``, when the
+  checkpoint holds ``intervals``), confidence (0 = least, 1 = most; when the checkpoint holds
+  ``confidence``), each left empty (``n/a`` in the table) when the checkpoint lacks it.
+
+Intervals and confidence come from ``inference.predict_with_uncertainty``, the same code the
+evaluate stage scores. Confidence ranks rows within a date, so it is computed over every
+ticker's latest snapshot before the asked-for tickers are picked: a ticker's confidence does
+not depend on which others were requested.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from invest.checkpoint import check_schema, load_model
+from invest.conformal import interval_columns, level_label
+from invest.dataset import build_arrays, load_panel
+from invest.errors import ConfigError, DataError
+from invest.inference import predict, predict_with_uncertainty
+from invest.io import write_text
+from invest.params import Params
+
+NA = "n/a"
+
+
+def main(
+    params: Params,
+    db_path: str | os.PathLike[str] = "data/stock_data.db",
+    model_path: str | os.PathLike[str] = "models/model.pt",
+    out_csv: str | os.PathLike[str] | None = "predictions/latest.csv",
+    tickers: list[str] | None = None,
+    as_of: str | None = None,
+    mc_samples: int | None = None,
+    echo: bool = True,
+) -> pd.DataFrame:
+    """Score the latest snapshots; write ``out_csv`` (unless None) and print an aligned table.
+
+    ``mc_samples`` None means: as many as the checkpoint's intervals were calibrated with, or 0
+    (no sampling) when it has none; 0 skips intervals and confidence.
+    """
+    loaded = load_model(model_path)
+    checkpoint = loaded.checkpoint
+    panel = load_panel(db_path)
+    check_schema(checkpoint, panel.temporal_features, panel.static_features, str(db_path))
+    target = checkpoint["target"]
+    arrays = build_arrays(panel, target["horizon"], target["kind"], int(target["seq_len"]))  # latest rows: NaN labels
+    dates, names = pd.DatetimeIndex(arrays.dates), np.asarray(arrays.tickers, dtype=object)
+    every = select_rows(dates, names, None, as_of)
+    wanted = select_rows(dates, names, tickers, as_of) if tickers else every
+
+    intervals = checkpoint.get("intervals") if isinstance(checkpoint.get("intervals"), dict) else None
+    if mc_samples is None:  # what the intervals were calibrated with
+        mc_samples = int((intervals or {}).get("mc_samples") or 0)
+    if mc_samples < 0 or mc_samples == 1:
+        raise ConfigError(f"--mc-samples {mc_samples}: allowed: 0 (no sampling) or 2 or more")
+    latest = arrays.subset(every)
+    levels: list[float] = []
+    if intervals and mc_samples >= 2:
+        scored = predict_with_uncertainty(loaded, latest, intervals, mc_samples, seed=params.train.seed)
+        levels = [float(level) for level in intervals["levels"]]
+        keep = ["prediction", "mc_std", *[c for pair in zip(*interval_columns(levels), strict=True) for c in pair]]
+        frame = scored[keep].reset_index(drop=True)
+        frame["confidence"] = scored["confidence"].to_numpy() if "confidence" in checkpoint else np.nan
+    else:
+        out = predict(loaded, latest, mc_samples=mc_samples, seed=params.train.seed)
+        frame = pd.DataFrame({"prediction": out["prediction"]})
+        if mc_samples >= 2:
+            frame["mc_std"] = out["mc_std"]
+        frame["confidence"] = np.nan
+    frame.insert(0, "date", dates[every].strftime("%Y-%m-%d"))
+    frame.insert(0, "ticker", names[every])
+    frame = frame.loc[np.isin(every, wanted)].astype({c: float for c in frame.columns if c not in ("ticker", "date")})
+    frame = frame.sort_values(["prediction", "ticker"], ascending=[False, True], kind="mergesort").reset_index(drop=True)
+
+    if out_csv is not None:
+        write_text(out_csv, frame.to_csv(index=False, float_format="%.6g"))
+    if echo:
+        print(render(frame, checkpoint, levels, mc_samples, intervals is not None))
+        if out_csv is not None:
+            print(f"predict: {len(frame)} predictions -> {out_csv}", file=sys.stderr)
+    return frame
+
+
+def select_rows(dates: pd.DatetimeIndex, tickers: np.ndarray, wanted: list[str] | None, as_of: str | None) -> np.ndarray:
+    """Index of the newest snapshot on or before ``as_of`` per ticker (the wanted ones, or all)."""
+    first, last = dates.min(), dates.max()
+    cutoff = last
+    if as_of is not None:
+        try:
+            cutoff = pd.Timestamp(as_of)
+        except (ValueError, TypeError):
+            raise ConfigError(f"--as-of {as_of!r} is not a date; write it as YYYY-MM-DD") from None
+        if cutoff < first:
+            raise DataError(f"--as-of {cutoff.date()} is before the first snapshot ({first.date()}); "
+                            f"the store covers {first.date()} to {last.date()}")
+    known = sorted(set(tickers.tolist()))
+    if wanted:
+        lookup = {t.upper(): t for t in known}
+        resolved = []
+        for name in wanted:
+            if name in known:
+                resolved.append(name)
+            elif name.upper() in lookup:
+                resolved.append(lookup[name.upper()])
+            else:
+                close = difflib.get_close_matches(name.upper(), list(lookup), n=5, cutoff=0.5)
+                if close:
+                    hint = f"close matches: {', '.join(lookup[c] for c in close)}"
+                else:
+                    hint = f"{len(known)} tickers in the store, e.g. {', '.join(known[:5])}"
+                raise DataError(f"unknown ticker {name!r}; {hint}")
+        selected = np.isin(tickers, list(dict.fromkeys(resolved)))
+    else:
+        resolved = known
+        selected = np.ones(len(tickers), dtype=bool)
+    candidates = np.flatnonzero(selected & np.asarray(dates <= cutoff))
+    frame = pd.DataFrame({"row": candidates, "ticker": tickers[candidates], "date": dates[candidates]})
+    latest = frame.sort_values(["ticker", "date"], kind="mergesort").groupby("ticker", sort=True).tail(1)
+    missing = sorted(set(resolved) - set(latest["ticker"]))
+    if wanted and missing:
+        raise DataError(f"no snapshot of {', '.join(missing[:5])} on or before {cutoff.date()}")
+    if latest.empty:
+        raise DataError(f"no snapshots on or before {cutoff.date()}")
+    return np.sort(latest["row"].to_numpy())
+
+
+def render(frame: pd.DataFrame, checkpoint: dict[str, Any], levels: list[float], mc_samples: int,
+           has_intervals: bool) -> str:
+    """An aligned table, best prediction first, returns in percent."""
+    target = checkpoint["target"]
+    header = ["#", "ticker", "data date", f"predicted {target['horizon']} {target['kind']} return"]
+    header += [f"{level_label(level)}% interval" for level in levels] or ["interval"]
+    header.append("confidence")
+    body = []
+    for i, record in enumerate(frame.to_dict("records"), start=1):
+        cells = [str(i), str(record["ticker"]), str(record["date"]), _pct(record["prediction"])]
+        for level in levels:
+            lower, upper = (names[0] for names in interval_columns([level]))
+            bounds = (record[lower], record[upper])
+            cells.append(f"[{_pct(bounds[0])}, {_pct(bounds[1])}]" if all(np.isfinite(bounds)) else NA)
+        if not levels:
+            cells.append(NA)
+        value = record.get("confidence")
+        cells.append(f"{value:.2f}" if value is not None and np.isfinite(value) else NA)
+        body.append(cells)
+    right = {0, 3}
+    widths = [max(len(r[i]) for r in (header, *body)) for i in range(len(header))]
+    lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+             for r in (header, *body)]
+    notes = []
+    if not has_intervals:
+        notes.append("intervals: n/a (the checkpoint holds no conformal quantiles)")
+    elif not levels:
+        notes.append(f"intervals: n/a (--mc-samples {mc_samples}; they need 2 or more)")
+    if "confidence" not in checkpoint:
+        notes.append("confidence: n/a (the checkpoint holds no confidence settings)")
+    dates = frame["date"].unique()
+    if len(dates) > 1:
+        notes.append(f"data dates differ: {len(dates)} distinct, newest {max(dates)}, oldest {min(dates)}")
+    return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:], *notes])
+
+
+def _pct(value: float) -> str:
+    return NA if value is None or not np.isfinite(value) else f"{100 * value:+.1f}%"
