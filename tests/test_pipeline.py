@@ -59,6 +59,20 @@ def test_a_train_param_reruns_only_train_and_evaluate(repo):
         run(["dvc", "checkout", "-q"], repo, check=False)
 
 
+def test_push_then_pull_in_another_clone_needs_no_rerun(repo, tmp_path):
+    """The project's own outputs travel through a DVC remote (a local directory here; SSH/S3 in test_remotes.py)."""
+    run(["dvc", "remote", "add", "-d", "storage", str(tmp_path / "remote")], repo)
+    run(["git", "commit", "-q", "-am", "default remote"], repo)
+    run(["dvc", "push"], repo)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(repo), str(clone)], tmp_path)
+    run(["dvc", "pull"], clone)
+    assert "Data and pipelines are up to date." in run(["dvc", "status"], clone).stdout
+    assert _ran(run(["dvc", "repro"], clone).stdout) == set()
+    for output in ("data/raw/prices.parquet", "data/stock_data.db", "models/model.pt", "metrics/predictions.csv"):
+        assert (clone / output).read_bytes() == (repo / output).read_bytes(), output
+
+
 def test_an_experiment_is_listed_and_diffable(repo):
     run(["dvc", "exp", "run", "-S", "train.epochs=3", "-n", "three-epochs"], repo)
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)

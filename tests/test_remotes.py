@@ -1,0 +1,341 @@
+"""DVC-tracked data moving between two clones through real remotes on 127.0.0.1.
+
+Remotes: a local directory, OpenSSH's sshd (dvc-ssh) and an S3 server (``rclone serve s3``, dvc-s3),
+each started and stopped by the fixtures in ``servers.py``.  Repo A is a copy of a real ``git init`` +
+``dvc init`` repository built once per session (``template``: ``servers.create_repo``, the toy pipeline for
+now), a bare git repository is its ``origin``, and clone B is ``git clone`` of that with its own
+``.dvc/config.local`` credentials.  The default remote is committed in ``.dvc/config``; credentials never are.
+
+Missing server binaries or plugins skip these tests (fail with INVEST_REQUIRE_SERVERS=1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import servers
+from servers import (
+    DVC,
+    Remote,
+    Repo,
+    ThrottledProxy,
+    add_bulk_files,
+    copy_repo,
+    create_repo,
+    expected_objects,
+    kill_group,
+    local_remote,
+    run,
+    s3_remote,
+    ssh_remote,
+    toy_metrics,
+    toy_project,
+    tracked_files,
+)
+
+# Fixtures from servers.py, registered here by name (sshd_server and s3_server start on first use).
+dvc_env = servers.dvc_env
+sshd_server = servers.sshd_server
+s3_server = servers.s3_server
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+KINDS = ["local", "ssh", "s3"]
+UP_TO_DATE = "Data and pipelines are up to date."
+
+
+# --- helpers -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_remote(request, tmp_path: Path, dvc_env: dict):
+    """``make_remote(kind, port=None)``: a fresh remote of that kind (servers are started on first use)."""
+
+    def factory(kind: str, port: int | None = None) -> Remote:
+        if kind == "local":
+            return local_remote(tmp_path)
+        if kind == "ssh":
+            server = request.getfixturevalue("sshd_server")
+            if port is not None:
+                server.trust(Path(dvc_env["HOME"]), port)
+            return ssh_remote(server, tmp_path, port=port)
+        if kind == "s3":
+            server = request.getfixturevalue("s3_server")
+            return s3_remote(server, prefix=tmp_path.name, port=port)
+        raise ValueError(kind)
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory, dvc_env: dict) -> Repo:
+    """The project every test starts from, built once (git init, dvc init, populate, commit) and copied.
+
+    The toy pipeline for now; for the real one: ``create_repo(..., populate=copy_project(REPO_ROOT))``.
+    """
+    return create_repo(tmp_path_factory.mktemp("template") / "repo", dvc_env, populate=toy_project)
+
+
+def publish(tmp_path: Path, template: Repo, remote: Remote, setup=None) -> tuple[Repo, Path]:
+    """Repo A (a copy of ``template``) with ``remote`` as its default remote COMMITTED in .dvc/config
+    (credentials only in .dvc/config.local), and a bare repository as its git ``origin``."""
+    env = template.env
+    bare = tmp_path / "origin.git"
+    run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], tmp_path, env)
+    repo = copy_repo(template, tmp_path / "A")
+    if setup is not None:
+        setup(repo)
+    remote.add(repo)
+    repo.commit("remote")
+    repo.git("remote", "add", "origin", str(bare))
+    assert_no_credentials_committed(repo, remote)
+    return repo, bare
+
+
+def clone(bare: Path, path: Path, env: dict, remote: Remote) -> Repo:
+    run(["git", "clone", "-q", str(bare), str(path)], bare.parent, env)
+    repo = Repo(path, env)
+    remote.add_credentials(repo)
+    return repo
+
+
+def assert_no_credentials_committed(repo: Repo, remote: Remote) -> None:
+    config = (repo.path / ".dvc" / "config").read_text()
+    for key in remote.local_options:
+        assert not re.search(rf"^\s*{key}\s*=", config, re.MULTILINE), f"{key} leaked into .dvc/config"
+    for key in ("secret_access_key", "keyfile", "password"):
+        if key in remote.local_options:
+            assert remote.local_options[key] not in config, f"{key} leaked into .dvc/config"
+    ignored = repo.git("check-ignore", ".dvc/config.local", check=False)
+    assert ignored.returncode == 0, ".dvc/config.local must be git-ignored"
+
+
+def assert_up_to_date(repo: Repo) -> None:
+    """`dvc status` finds nothing to do, `dvc repro` runs nothing, and the remote holds everything."""
+    status = repo.dvc("status")
+    assert UP_TO_DATE in status.stdout, status.stdout
+    out = repo.path / "out" / "data.bin"
+    before = out.stat().st_mtime_ns
+    repro = repo.dvc("repro")
+    assert "Running stage" not in repro.stdout, repro.stdout
+    assert UP_TO_DATE in repro.stdout, repro.stdout
+    assert out.stat().st_mtime_ns == before
+    cloud = repo.dvc("status", "--cloud")
+    assert "in sync" in cloud.stdout, cloud.stdout
+
+
+def repro_commit_push(repo: Repo) -> None:
+    repo.dvc("repro")
+    repo.commit("repro")
+    repo.dvc("push")
+    repo.git("push", "-q", "origin", "main")
+
+
+# --- push / pull round trip, then an experiment through exp push / exp pull ------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_push_pull_and_experiment(kind: str, tmp_path: Path, dvc_env: dict, template: Repo, make_remote) -> None:
+    remote = make_remote(kind)
+    a, bare = publish(tmp_path, template, remote)  # default remote committed BEFORE any experiment
+    repro_commit_push(a)
+    assert remote.objects() == expected_objects(a)  # raw/input.txt (dvc add) + out/data.bin (stage output)
+
+    # Clone B gets everything from git + the remote, byte for byte, and has nothing to rerun.
+    b = clone(bare, tmp_path / "B", dvc_env, remote)
+    assert not (b.path / "out" / "data.bin").exists()
+    b.dvc("pull")
+    assert tracked_files(b) == tracked_files(a)
+    assert_up_to_date(b)
+
+    # An experiment in A: its git refs go to origin, its data to the remote in ITS commit's .dvc/config.
+    baseline = a.read("out/data.bin")
+    a.dvc("exp", "run", "-S", "p=7", "-n", "exp-p7")
+    a.dvc("exp", "push", "origin", "exp-p7")
+    expected = {name: a.read(name) for name in ("out/data.bin", "metrics.json", "params.yaml")}
+    assert expected["out/data.bin"] != baseline
+    assert json.loads(expected["metrics.json"]).items() >= toy_metrics(7).items()
+
+    b.dvc("exp", "pull", "origin", "exp-p7")
+    b.dvc("exp", "apply", "exp-p7")  # checks the experiment's outputs out of the (pulled) cache
+    assert {name: b.read(name) for name in expected} == expected
+    assert UP_TO_DATE in b.dvc("status").stdout
+
+
+# --- an interrupted push, resumed ---------------------------------------------------------------------
+
+# Runs `dvc ...` with every local-filesystem file copy slowed down (a slow disk), so that a push to a
+# local-directory remote can be killed part-way; SSH and S3 are slowed by a throttling TCP relay instead.
+SLOW_LOCAL_DVC = """\
+import os, sys, time
+import dvc_objects.fs.local as local
+_copyfile = local.copyfile
+def copyfile(*args, **kwargs):
+    time.sleep(float(os.environ["INVEST_TEST_COPY_DELAY"]))
+    return _copyfile(*args, **kwargs)
+local.copyfile = copyfile
+from dvc.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_interrupted_push_resumes(
+    kind: str, request, tmp_path: Path, dvc_env: dict, template: Repo, make_remote
+) -> None:
+    # 8 x 128 KiB files pushed one at a time at 256 KiB/s through the relay (or 0.3 s per local file
+    # copy): the push takes ~4 s and is SIGKILLed once 3 objects have landed on the remote.
+    proxy = None
+    if kind == "local":
+        remote = make_remote("local")
+        cmd = [sys.executable, "-c", SLOW_LOCAL_DVC, "push", "-j", "1"]
+        env = {**dvc_env, "INVEST_TEST_COPY_DELAY": "0.3"}
+    else:
+        server = request.getfixturevalue("sshd_server" if kind == "ssh" else "s3_server")
+        proxy = ThrottledProxy(server.port, bytes_per_second=256 * 1024).__enter__()
+        remote = make_remote(kind, port=proxy.port)
+        cmd = [*DVC, "push", "-j", "1"]
+        env = dvc_env
+    try:
+        a, bare = publish(tmp_path, template, remote, setup=lambda repo: add_bulk_files(repo, count=8, size=131072))
+        a.dvc("repro")
+        a.commit("repro")
+        a.git("push", "-q", "origin", "main")
+        expected = expected_objects(a, dirs=("bulk",))
+        assert len(expected) == 11  # 8 files + bulk .dir + raw/input.txt + out/data.bin
+
+        log = tmp_path / "push.log"
+        with open(log, "wb") as out:
+            push = subprocess.Popen(cmd, cwd=a.path, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 60
+            while len(remote.objects()) < 3 and push.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert push.poll() is None, f"push ended before it could be interrupted:\n{log.read_text()}"
+        finally:
+            kill_group(push)
+        partial = remote.objects()
+        assert 3 <= len(partial) < len(expected), (len(partial), log.read_text())
+
+        if proxy is not None:
+            proxy.bytes_per_second = None
+        rerun = a.dvc("push")
+        assert "pushed" in rerun.stdout, rerun.stdout
+        assert remote.objects() == expected  # every object, none of them a leftover partial file
+
+        b = clone(bare, tmp_path / "B", dvc_env, remote)
+        b.dvc("pull")
+        assert tracked_files(b) == tracked_files(a)
+        assert UP_TO_DATE in b.dvc("status").stdout
+    finally:
+        if proxy is not None:
+            proxy.close()
+
+
+# --- queued trials ------------------------------------------------------------------------------------
+
+
+def _experiments(show: list[dict]) -> dict[str, dict]:
+    """Experiment name -> its `dvc exp show --json` data."""
+    found = {}
+    for entry in show:
+        for exp in entry.get("experiments") or []:
+            for rev in exp.get("revs") or []:
+                if rev.get("name"):
+                    found[rev["name"]] = rev.get("data") or {}
+    return found
+
+
+def test_queued_trials(tmp_path: Path, template: Repo) -> None:
+    a = copy_repo(template, tmp_path / "A")
+    a.dvc("repro")
+    a.commit("repro")
+    names = {f"trial-{p}": p for p in (1, 2, 3)}
+    for name, p in names.items():
+        a.dvc("exp", "run", "--queue", "-S", f"p={p}", "-n", name)
+
+    a.dvc("queue", "start", "-j", "2")
+    try:
+        # Poll the experiment refs (cheap: git), and `dvc queue status` now and then to fail fast.
+        deadline, next_status = time.monotonic() + 120, time.monotonic() + 5
+        while not set(names) <= _exp_refs(a):
+            assert time.monotonic() < deadline, f"queue not done after 120 s: {_queue_rows(a)}"
+            if time.monotonic() > next_status:
+                _assert_no_failed_task(a)
+                next_status = time.monotonic() + 5
+            time.sleep(0.3)
+        while not all((rows := _queue_rows(a)).get(name) == "Success" for name in names):  # results land last
+            assert time.monotonic() < deadline, rows
+            _assert_no_failed_task(a)
+            time.sleep(0.3)
+    finally:
+        _stop_workers(a)
+
+    exps = _experiments(json.loads(a.dvc("exp", "show", "--json").stdout))
+    assert set(names) <= set(exps), sorted(exps)
+    for name, p in names.items():
+        metrics = exps[name]["metrics"]["metrics.json"]["data"]
+        assert {k: metrics[k] for k in ("p", "score")} == toy_metrics(p)
+        assert exps[name]["params"]["params.yaml"]["data"]["p"] == p
+
+
+def _exp_refs(repo: Repo) -> set[str]:
+    """Names of the experiments committed so far (refs/exps/<baseline>/<name>)."""
+    refs = repo.git("for-each-ref", "--format=%(refname)", "refs/exps").stdout.split()
+    return {ref.rsplit("/", 1)[-1] for ref in refs}
+
+
+def _queue_rows(repo: Repo) -> dict[str, str]:
+    """Name -> status from `dvc queue status` (columns: Task, Name, Created, Status)."""
+    rows = {}
+    for line in repo.dvc("queue", "status", check=False).stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and parts[0] != "Task" and parts[-1] in QUEUE_STATES:
+            rows[parts[1]] = parts[-1]
+    return rows
+
+
+QUEUE_STATES = {"Queued", "Running", "Success", "Failed", "Stopped", "Killed", "Cancelled"}
+
+
+def _assert_no_failed_task(repo: Repo) -> None:
+    rows = _queue_rows(repo)
+    failed = {name: state for name, state in rows.items() if state not in {"Queued", "Running", "Success"}}
+    assert not failed, (failed, [repo.dvc("queue", "logs", name, check=False).stdout for name in failed])
+
+
+def _stop_workers(repo: Repo, timeout: float = 30) -> None:
+    """`dvc queue stop`, then wait (bounded) for the worker processes `dvc queue start` spawned to exit;
+    SIGTERM any that outlive the timeout (they would otherwise idle for 60 s in the background)."""
+    repo.dvc("queue", "stop", check=False)
+    pids = []
+    for info in (repo.path / ".dvc" / "tmp" / "exps" / "celery").glob("dvc-exp-worker-*.json"):
+        data = json.loads(info.read_text() or "{}")
+        if data.get("pid") and data.get("returncode") is None:
+            pids.append(int(data["pid"]))
+    deadline = time.monotonic() + timeout
+    while pids and time.monotonic() < deadline:
+        pids = [pid for pid in pids if _alive(pid)]
+        time.sleep(0.1)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
