@@ -55,8 +55,9 @@ def test_a_train_param_reruns_only_train_and_evaluate(repo):
     try:
         assert _ran(run(["dvc", "repro"], repo).stdout) == {"train", "evaluate"}
     finally:
-        run(["git", "checkout", "params.yaml"], repo)
+        run(["git", "checkout", "--", "."], repo)  # params, lock and the git-tracked (cache: false) outputs
         run(["dvc", "checkout", "-q"], repo, check=False)
+    assert "Data and pipelines are up to date." in run(["dvc", "status"], repo).stdout
 
 
 def test_push_then_pull_in_another_clone_needs_no_rerun(repo, tmp_path):
