@@ -20,7 +20,7 @@ CONTROL_PARAMS = {
         "attention_heads": 2,
         "seq_len": 6,
         "batch_size": 128,
-        "num_threads": 2,
+        "num_threads": 1,
     },
     "evaluate": {"test_years": [2016, 2017], "val_months": 24, "bootstrap_samples": 100},
 }

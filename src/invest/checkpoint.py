@@ -19,6 +19,7 @@ A checkpoint is a ``torch.save``d dict of plain values (loadable with
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import pickle
 import zipfile
@@ -36,6 +37,7 @@ from invest.model import LSTMTransformerNetwork
 FORMAT = "invest-checkpoint"
 FORMAT_VERSION = 1
 STEP_MASK = "step_observed"
+REQUIRED_KEYS = ("state_dict", "model_config", "temporal_features", "static_features", "scaler", "target", "split")
 
 
 def feature_schema(schema_version: int, temporal: list[str], static: list[str]) -> dict[str, Any]:
@@ -47,8 +49,12 @@ def feature_schema(schema_version: int, temporal: list[str], static: list[str]) 
 
 
 def save(path: str | os.PathLike[str], checkpoint: dict[str, Any]) -> None:
+    # Serialise in memory first: torch.save names the zip's records after the file it writes to,
+    # so saving straight to the random temporary name would make every checkpoint's bytes differ.
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
     with atomic_path(path) as tmp:
-        torch.save(checkpoint, tmp)
+        tmp.write_bytes(buffer.getvalue())
 
 
 def load(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -72,6 +78,9 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise DataError(
             f"{file} has checkpoint format {checkpoint.get('format_version')}, this code reads {FORMAT_VERSION}; retrain it"
         )
+    missing = [key for key in REQUIRED_KEYS if key not in checkpoint]
+    if missing:
+        raise DataError(f"{file} is an incomplete checkpoint (no {', '.join(missing)}); retrain it (dvc repro train)")
     return checkpoint
 
 
@@ -93,10 +102,19 @@ class LoadedModel:
 def load_model(path: str | os.PathLike[str]) -> LoadedModel:
     """The network in eval mode, its scaler and the checkpoint dict."""
     checkpoint = load(path)
-    network = LSTMTransformerNetwork.from_config(checkpoint["model_config"])
-    network.load_state_dict(checkpoint["state_dict"])
+    try:
+        network = LSTMTransformerNetwork.from_config(checkpoint["model_config"])
+        network.load_state_dict(checkpoint["state_dict"])
+        scaler = Scaler.from_dict(checkpoint["scaler"])
+    except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
+        first = lines[1] if len(lines) > 1 and lines[0].startswith("Error(s) in loading") else lines[0]
+        raise DataError(
+            f"{path}: the weights, model_config or scaler do not fit together ({type(exc).__name__}: {first[:200]}); "
+            "retrain it (dvc repro train) or restore it (dvc checkout / dvc pull)"
+        ) from None
     network.eval()
-    return LoadedModel(network, Scaler.from_dict(checkpoint["scaler"]), checkpoint)
+    return LoadedModel(network, scaler, checkpoint)
 
 
 def check_schema(checkpoint: dict[str, Any], temporal: list[str], static: list[str], where: str) -> None:

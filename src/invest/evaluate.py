@@ -23,7 +23,7 @@ from invest.errors import ConfigError, DataError
 from invest.inference import calibrate_on, predict_with_uncertainty
 from invest.io import write_json
 from invest.params import EvaluateParams, Params, TrainParams
-from invest.train import fit, load_arrays, prepare
+from invest.train import fit, load_arrays, prepare, seed_everything
 
 BASELINES = ("zero", "historical_mean", "momentum", "ridge", "gbt")
 SUMMARY_KEYS = (
@@ -132,9 +132,21 @@ def run_walk_forward(panel: Panel, params: Params) -> pd.DataFrame:
 
 def run_single(panel: Panel, params: Params, model_path: str | os.PathLike[str]) -> pd.DataFrame:
     loaded = load_model(model_path)
+    target, train = loaded.checkpoint["target"], params.train
+    if (target.get("horizon"), target.get("kind"), target.get("seq_len")) != (train.horizon, train.target, train.seq_len):
+        raise ConfigError(
+            f"{model_path} was trained for {target.get('horizon')} {target.get('kind')} returns with seq_len "
+            f"{target.get('seq_len')} but params.yaml says {train.horizon} {train.target} with seq_len {train.seq_len}; "
+            "retrain it (dvc repro train) or set train.horizon/target/seq_len back"
+        )
     split = Split(*(pd.Timestamp(loaded.checkpoint["split"][k]) for k in ("train_end", "val_start", "val_end", "test_start")))
     arrays = load_arrays(panel, params.train)
     test_rows = split.masks(arrays.dates)["test"] & ~np.isnan(arrays.target)
+    if not test_rows.any():
+        raise DataError(
+            f"no snapshots after {split.test_start.date()} (the model's test block) have known {train.horizon} returns; "
+            "fetch later data (data.as_of) or retrain with an earlier train.val_end"
+        )
     if "intervals" not in loaded.checkpoint:
         raise DataError(
             f"{model_path} has no interval calibration (trained by an older version); retrain it with dvc repro train"
@@ -213,6 +225,7 @@ def main(
     out_dir: str | os.PathLike[str] = "metrics",
     report_dir: str | os.PathLike[str] = "evaluation",
 ) -> None:
+    seed_everything(params.train.seed, params.train.num_threads)  # thread limits for the baselines too (single mode)
     panel = load_panel(db_path)
     loaded = load_model(model_path)
     check_schema(loaded.checkpoint, panel.temporal_features, panel.static_features, str(db_path))

@@ -7,6 +7,7 @@ and rows sorted by key.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -131,23 +132,34 @@ def conform(frame: pd.DataFrame, table: Table, origin: str) -> pd.DataFrame:
     duplicated = out.duplicated(list(table.key), keep=False)
     if duplicated.any():
         first = out.loc[duplicated, list(table.key)].iloc[0].tolist()
-        raise DataError(f"{origin}: {int(duplicated.sum())} rows share a key {table.key} (first: {first}); keep one row per key")
+        shown = ", ".join(str(v.date()) if isinstance(v, pd.Timestamp) else str(v) for v in first)
+        raise DataError(
+            f"{origin}: {int(duplicated.sum())} rows share a key ({', '.join(table.key)}), the first ({shown}); "
+            "keep one row per key"
+        )
     return out.sort_values(list(table.key), kind="mergesort").reset_index(drop=True)
 
 
 def _coerce(values: pd.Series, kind: str, where: str) -> pd.Series:
     if kind == "str":
-        if values.map(lambda v: isinstance(v, str) or v is None or v is pd.NA).all():
+        # fast path (C speed): no missing values and every value a str; else the per-value check (~0.4 us a row)
+        if not values.isna().any() and pd.api.types.infer_dtype(values, skipna=False) == "string":
             return values.astype(object)
+        missing = values.isna()  # None, pd.NA, or NaN: how pandas' own text dtype marks a missing value
+        if values.map(lambda v: isinstance(v, str)).where(~missing, True).all():
+            return values.astype(object).where(~missing, None)
         raise DataError(f"{where} must hold text")
     if kind == "date":
         try:
-            dates = pd.to_datetime(values)
-        except (ValueError, TypeError) as exc:
-            raise DataError(f"{where} must hold dates (YYYY-MM-DD): {exc}") from None
-        if getattr(dates.dt, "tz", None) is not None:
-            dates = dates.dt.tz_convert(None)
-        return dates.dt.normalize().astype("datetime64[ns]")
+            with warnings.catch_warnings():  # pandas warns before falling back to per-value parsing; the error says it all
+                warnings.simplefilter("ignore", UserWarning)
+                dates = pd.to_datetime(values)
+            if getattr(dates.dt, "tz", None) is not None:
+                dates = dates.dt.tz_convert(None)
+            return dates.dt.normalize().astype("datetime64[ns]")  # OutOfBoundsDatetime (a ValueError) before 1677 or after 2262
+        except (ValueError, TypeError, OverflowError) as exc:
+            detail = " ".join(str(exc).split())[:160]
+            raise DataError(f"{where} must hold dates (YYYY-MM-DD): {detail}") from None
     try:
         numbers = pd.to_numeric(values, errors="raise").astype("float64")
     except (ValueError, TypeError):

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 from torch import nn
 from torch.utils.data.distributed import DistributedSampler
 
@@ -23,7 +24,7 @@ from invest.dataset import Arrays, Panel, Scaler, Split, build_arrays, label_col
 from invest.device import resolve_device
 from invest.errors import DataError
 from invest.inference import calibrate_on
-from invest.io import write_json
+from invest.io import atomic_dir, write_json
 from invest.model import LSTMTransformerNetwork
 from invest.params import Params, TrainParams
 from invest.store import SCHEMA_VERSION
@@ -36,6 +37,9 @@ def seed_everything(seed: int, num_threads: int) -> None:
     np.random.seed(seed % 2**32)
     if num_threads:
         torch.set_num_threads(num_threads)
+        # every OpenMP/BLAS pool too (scikit-learn's boosted trees, numpy): on a busy CPU, spinning
+        # OpenMP workers beyond the free cores slow these small workloads down 30-150x (docs/benchmarks.md)
+        threadpool_limits(num_threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
@@ -246,7 +250,9 @@ def main(
 
     from dvclive import Live
 
-    with Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=None, report=None) as live:
+    # the curves go to a temporary directory that replaces live_dir only once training has finished,
+    # so a killed run leaves the previous run's curves (matching the previous model.pt), never half of them
+    with atomic_dir(live_dir) as staging, Live(dir=str(staging), save_dvc_exp=False, dvcyaml=None, report=None) as live:
 
         def log(epoch: int, train_loss: float, val_loss: float) -> None:
             live.log_metric("train_loss", train_loss, plot=True)
