@@ -89,6 +89,7 @@ def train(
 
     loaded = _params(params)
     if loaded.train.nproc > 1 and not distributed.under_torchrun():
+        distributed.preflight(loaded.train.device, db)  # one line here rather than one per worker under torchrun
         argv = ["train", "--params", str(params), "--db", str(db), "--model", str(model), "--metrics", str(metrics),
                 "--live-dir", str(live_dir)]
         raise typer.Exit(distributed.relaunch(loaded.train.nproc, argv))

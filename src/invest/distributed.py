@@ -22,9 +22,31 @@ def under_torchrun() -> bool:
     return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
+# torchrun itself, except that a failed worker (which has printed its own one-line error) ends it with
+# exit code 1 instead of torchrun's ChildFailedError traceback.
+_TORCHRUN = """
+import sys
+from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+from torch.distributed.run import main
+try:
+    main()
+except ChildFailedError:
+    sys.exit(1)
+"""
+
+
+def preflight(device_name: str, db_path: str | os.PathLike[str]) -> None:
+    """Fail in the launching process, with one line, on what every worker would fail on: device and store."""
+    from invest.device import resolve_device
+    from invest.store import connect_readonly
+
+    resolve_device(device_name)
+    connect_readonly(db_path).close()
+
+
 def relaunch(nproc: int, argv: list[str]) -> int:
     """Run ``invest <argv>`` in ``nproc`` processes with torchrun; return its exit code."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m", "invest", *argv]
+    command = [sys.executable, "-c", _TORCHRUN, "--standalone", f"--nproc-per-node={nproc}", "-m", "invest", *argv]
     return subprocess.call(command)
 
 

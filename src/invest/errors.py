@@ -21,3 +21,7 @@ class FetchError(InvestError):
 
 class DeviceError(InvestError):
     """The requested compute device is not available."""
+
+
+class OutputError(InvestError):
+    """An output could not be written (disk full, no permission, a file in the way); nothing was replaced."""

@@ -65,6 +65,8 @@ LABELS = tuple(f"fwd_ret_{h}" for h in HORIZONS) + tuple(f"fwd_exc_{h}" for h in
 def month_ends(calendar: pd.Series | pd.DatetimeIndex, freq: str = "monthly") -> pd.DatetimeIndex:
     """The last trading day of each month (or quarter) in ``calendar``."""
     days = pd.DatetimeIndex(pd.Series(calendar).drop_duplicates().sort_values())
+    if len(days) == 0:
+        return days
     period = days.year * 12 + days.month if freq == "monthly" else days.year * 4 + (days.month - 1) // 3
     last = np.r_[period[1:] != period[:-1], True]
     return days[last]

@@ -10,7 +10,7 @@ import pandas as pd
 
 from invest import sources
 from invest.errors import DataError, InvestError
-from invest.io import read_table, write_json, write_table
+from invest.io import read_table, write_json, write_tables
 from invest.params import Params
 from invest.schema import TABLES
 
@@ -39,10 +39,9 @@ def main(
     missing = [t.name for t in TABLES if t.required and t.name not in result.tables]
     if missing:
         raise DataError(f"source {params.data.source!r} returned no {', '.join(missing)} table; check its report")
+    write_tables(raw_dir, {table.name: result.tables[table.name] for table in TABLES if table.name in result.tables})
     for table in TABLES:
-        if table.name in result.tables:
-            write_table(raw_dir, table, result.tables[table.name])
-        else:  # a table the source does not make must not linger from an earlier source
+        if table.name not in result.tables:  # a table the source does not make must not linger from an earlier source
             (Path(raw_dir) / table.filename).unlink(missing_ok=True)
     report = {**result.report, "failures": dict(sorted(result.failures.items()))}
     write_json(report_path, report)

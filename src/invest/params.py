@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import types
 import typing
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -28,9 +30,15 @@ def _check(condition: bool, key: str, allowed: str, value: Any) -> None:
 
 def _date(key: str, value: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(value)
+        date = dt.date.fromisoformat(value)
     except ValueError:
         raise ConfigError(f"params: {key} = {value!r} is not a date; write it as YYYY-MM-DD") from None
+    _check(1900 <= date.year <= 2200, key, "a date between 1900 and 2200", value)
+    return date
+
+
+def _seed(key: str, value: int) -> None:
+    _check(0 <= value < 2**32, key, "0 to 4294967295", value)
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,7 @@ class DataParams:
     fred_macro: bool = False
 
     def validate(self) -> None:
+        _seed("data.seed", self.seed)
         _check(1 <= self.n_tickers <= 100_000, "data.n_tickers", "1 to 100000", self.n_tickers)
         start, as_of = _date("data.start", self.start), _date("data.as_of", self.as_of)
         _check(start < as_of, "data.as_of", f"a date after data.start ({self.start})", self.as_of)
@@ -96,7 +105,7 @@ class CacheParams:
 class TrainParams:
     seed: int = 42
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    num_threads: int = 2
+    num_threads: int = 1
     horizon: Literal["1m", "3m", "6m", "1y", "2y", "3y"] = "1y"
     target: Literal["excess", "raw"] = "excess"
     control: Literal["none", "shuffled_labels", "future_features"] = "none"
@@ -129,13 +138,14 @@ class TrainParams:
         return self.horizon_months if self.embargo_months is None else self.embargo_months
 
     def validate(self) -> None:
-        _check(self.num_threads >= 0, "train.num_threads", "0 (torch default) or more", self.num_threads)
+        _seed("train.seed", self.seed)
+        _check(0 <= self.num_threads <= 1024, "train.num_threads", "0 (torch default) to 1024", self.num_threads)
         train_end, val_end = _date("train.train_end", self.train_end), _date("train.val_end", self.val_end)
         _check(train_end < val_end, "train.val_end", f"a date after train.train_end ({self.train_end})", self.val_end)
         _check(
-            self.embargo >= self.horizon_months,
+            self.horizon_months <= self.embargo <= 120,
             "train.embargo_months",
-            f"at least the label horizon ({self.horizon_months} months for {self.horizon}), or null",
+            f"at least the label horizon ({self.horizon_months} months for {self.horizon}) and at most 120, or null",
             self.embargo_months,
         )
         _check(1 <= self.seq_len <= 120, "train.seq_len", "1 to 120 monthly steps", self.seq_len)
@@ -175,6 +185,7 @@ class EvaluateParams:
     n_buckets: int = 10
 
     def validate(self) -> None:
+        _seed("evaluate.seed", self.seed)
         _check(len(self.test_years) > 0, "evaluate.test_years", "a non-empty list of years", self.test_years)
         _check(
             all(1900 < year < 2200 for year in self.test_years) and self.test_years == sorted(set(self.test_years)),
@@ -206,12 +217,32 @@ _SECTION_TYPES = {
 }
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load that refuses a key given twice in one mapping (PyYAML silently keeps the last; DVC refuses)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, Hashable) and key in seen:
+                raise ConfigError(
+                    f"params: key {key!r} appears twice (again at line {key_node.start_mark.line + 1}); keep one of them"
+                )
+            if isinstance(key, Hashable):
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load(path: str | Path = "params.yaml") -> Params:
     """Read and validate params.yaml."""
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except FileNotFoundError:
         raise ConfigError(f"{path} not found; run from the repository root or pass --params") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text; save it as a UTF-8 YAML file") from None
+    except OSError as exc:  # a directory, no permission, ...
+        raise ConfigError(f"cannot read {path} ({exc.strerror or type(exc).__name__}); pass a readable params.yaml") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -222,7 +253,7 @@ def load(path: str | Path = "params.yaml") -> Params:
 def from_dict(raw: Any) -> Params:
     if not isinstance(raw, dict):
         raise ConfigError("params: the file must be a mapping of sections (data, validate, cache, train, evaluate)")
-    unknown = sorted(set(raw) - set(_SECTION_TYPES))
+    unknown = sorted(set(raw) - set(_SECTION_TYPES), key=str)
     if unknown:
         raise ConfigError(f"params: unknown section {unknown[0]!r}; allowed: {', '.join(_SECTION_TYPES)}")
     sections = {name: _section(name, cls, raw.get(name) or {}) for name, cls in _SECTION_TYPES.items()}
@@ -236,7 +267,8 @@ def _section(name: str, cls: type, raw: Any) -> Any:
     fields = {f.name for f in dataclasses.fields(cls)}
     for key in raw:
         if key not in fields:
-            raise ConfigError(f"params: unknown key {name}.{key}; allowed keys: {', '.join(sorted(fields))}")
+            shown = key if isinstance(key, str) and key.isidentifier() else repr(key)  # a key with a newline stays one line
+            raise ConfigError(f"params: unknown key {name}.{shown}; allowed keys: {', '.join(sorted(fields))}")
     values = {key: _typed(f"{name}.{key}", hints[key], value) for key, value in raw.items()}
     section = cls(**values)
     section.validate()
@@ -275,6 +307,8 @@ def _typed(key: str, hint: Any, value: Any) -> Any:
             return value
     elif hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(f"params: {key} = {value!r} is not a finite number; write a real number")
             return float(value)
     elif hint is str:
         if isinstance(value, str):

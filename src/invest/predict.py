@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from invest import store
 from invest.checkpoint import check_schema, load_model
 from invest.conformal import interval_columns, level_label
 from invest.dataset import build_arrays, load_panel
@@ -59,7 +60,8 @@ def main(
     arrays = build_arrays(panel, target["horizon"], target["kind"], int(target["seq_len"]))  # latest rows: NaN labels
     dates, names = pd.DatetimeIndex(arrays.dates), np.asarray(arrays.tickers, dtype=object)
     every = select_rows(dates, names, None, as_of)
-    wanted = select_rows(dates, names, tickers, as_of) if tickers else every
+    in_store = stored_tickers(db_path)
+    wanted = select_rows(dates, names, tickers, as_of, in_store) if tickers else every
 
     intervals = checkpoint.get("intervals") if isinstance(checkpoint.get("intervals"), dict) else None
     if mc_samples is None:  # what the intervals were calibrated with
@@ -94,8 +96,22 @@ def main(
     return frame
 
 
-def select_rows(dates: pd.DatetimeIndex, tickers: np.ndarray, wanted: list[str] | None, as_of: str | None) -> np.ndarray:
-    """Index of the newest snapshot on or before ``as_of`` per ticker (the wanted ones, or all)."""
+def stored_tickers(db_path: str | os.PathLike[str]) -> set[str]:
+    """Every ticker the store has prices for, with or without snapshots."""
+    connection = store.connect_readonly(db_path)
+    try:
+        return set(store.read_frame(connection, "SELECT ticker FROM tickers")["ticker"].astype(str))
+    finally:
+        connection.close()
+
+
+def select_rows(dates: pd.DatetimeIndex, tickers: np.ndarray, wanted: list[str] | None, as_of: str | None,
+                in_store: set[str] | frozenset[str] = frozenset()) -> np.ndarray:
+    """Index of the newest snapshot on or before ``as_of`` per ticker (the wanted ones, or all).
+
+    ``in_store`` names tickers the store has prices for, so that one without any snapshot gets
+    a truthful message rather than "unknown ticker".
+    """
     first, last = dates.min(), dates.max()
     cutoff = last
     if as_of is not None:
@@ -115,6 +131,11 @@ def select_rows(dates: pd.DatetimeIndex, tickers: np.ndarray, wanted: list[str] 
                 resolved.append(name)
             elif name.upper() in lookup:
                 resolved.append(lookup[name.upper()])
+            elif name in in_store or name.upper() in {t.upper() for t in in_store}:
+                raise DataError(
+                    f"ticker {name!r} is in the store but has no snapshot (too little price history for a "
+                    "feature window); fetch a longer history (data.start) or leave it out"
+                )
             else:
                 close = difflib.get_close_matches(name.upper(), list(lookup), n=5, cutoff=0.5)
                 if close:

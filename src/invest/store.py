@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from invest.errors import DataError
+from invest.errors import DataError, OutputError
 from invest.io import atomic_path
 
 SCHEMA_VERSION = 1
@@ -33,22 +33,35 @@ def write_store(path: str | os.PathLike[str], tables: dict[str, pd.DataFrame], m
     """Write all tables to a new database at a temporary path, then move it into place."""
     with atomic_path(path) as tmp:
         tmp.unlink()
-        connection = sqlite3.connect(tmp)
         try:
-            connection.execute("PRAGMA journal_mode=DELETE")
-            with connection:
-                connection.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-                rows = [("schema_version", str(SCHEMA_VERSION))] + [
-                    (key, json.dumps(value, sort_keys=True)) for key, value in sorted(meta.items())
-                ]
-                connection.executemany("INSERT INTO meta VALUES (?, ?)", rows)
-                _write_frame(connection, "tickers", tables["tickers"], ("ticker_id",), rowid=True)
-                for name in ("prices", "monthly", "snapshots", "oracle"):
-                    if name in tables:
-                        _write_frame(connection, name, tables[name], ("ticker_id", "date"))
-            connection.execute("VACUUM")
+            _write_all(tmp, tables, meta)
+        except sqlite3.Error as exc:  # "database or disk is full", "unable to open database file", ...
+            raise OutputError(
+                f"cannot write {path} ({exc}); free disk space or make {Path(path).parent} writable, then rerun; "
+                "existing files were left unchanged"
+            ) from None
         finally:
-            connection.close()
+            Path(f"{tmp}-journal").unlink(missing_ok=True)  # left behind when the journal itself hit the full disk
+
+
+def _write_all(tmp: Path, tables: dict[str, pd.DataFrame], meta: dict[str, object]) -> None:
+    """Create every table in a new database at ``tmp`` (rollback journal, no WAL side files)."""
+    connection = sqlite3.connect(tmp)
+    try:
+        connection.execute("PRAGMA journal_mode=DELETE")
+        with connection:
+            connection.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            rows = [("schema_version", str(SCHEMA_VERSION))] + [
+                (key, json.dumps(value, sort_keys=True)) for key, value in sorted(meta.items())
+            ]
+            connection.executemany("INSERT INTO meta VALUES (?, ?)", rows)
+            _write_frame(connection, "tickers", tables["tickers"], ("ticker_id",), rowid=True)
+            for name in ("prices", "monthly", "snapshots", "oracle"):
+                if name in tables:
+                    _write_frame(connection, name, tables[name], ("ticker_id", "date"))
+        connection.execute("VACUUM")
+    finally:
+        connection.close()
 
 
 def _write_frame(connection: sqlite3.Connection, name: str, frame: pd.DataFrame, key: Sequence[str], rowid: bool = False) -> None:

@@ -100,7 +100,8 @@ def read_checked(path: Path, table: Table) -> pd.DataFrame:
             raw = pd.read_parquet(path, engine="pyarrow")
     except Exception as exc:  # pandas/pyarrow raise many unrelated types for an unreadable file
         kind = "CSV" if csv else "Parquet"
-        raise DataError(f"{path}: not a readable {kind} file ({type(exc).__name__}: {exc}); re-export it") from None
+        detail = " ".join(str(exc).split())  # pandas' parser messages span lines
+        raise DataError(f"{path}: not a readable {kind} file ({type(exc).__name__}: {detail}); re-export it") from None
     raw = raw.reset_index(drop=True)
 
     def where(i: int) -> str:

@@ -1,0 +1,954 @@
+"""The catalogue of bad inputs (docs/bad_inputs.md), one test per row.
+
+Each row runs the real command line (``invest.cli.main``, the console entry point) in a fresh
+directory with a params.yaml written here, and checks the exit code, the one line the user
+sees (its stable prefix) and that no traceback is printed. The rows run in this process, so
+torch is imported once; ``test_rows_behave_the_same_in_a_real_process`` reruns a few of them
+through ``python -m invest`` to show the shortcut changes nothing, and ``--debug`` is checked
+to still show the traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import traceback
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from invest import params as params_module
+
+REPO = Path(__file__).resolve().parents[1]
+CATALOGUE = REPO / "docs" / "bad_inputs.md"
+
+# the small simulated market of tests/conftest.py (15 tickers, 2010-2018) and a one-epoch model
+BASE_PARAMS = {
+    "data": {"n_tickers": 15, "start": "2010-01-01", "as_of": "2018-12-31", "seed": 3},
+    "train": {
+        "train_end": "2013-12-31",
+        "val_end": "2015-06-30",
+        "epochs": 1,
+        "patience": 1,
+        "hidden_size": 8,
+        "attention_heads": 2,
+        "seq_len": 6,
+        "batch_size": 64,
+        "num_threads": 1,
+        "mc_samples": 4,
+        "device": "cpu",
+    },
+    "evaluate": {"mode": "single", "test_years": [2016, 2017], "val_months": 12, "bootstrap_samples": 20},
+}
+FILES_PARAMS = {"data": {"source": "files", "files_dir": "ext", "start": "2012-01-01", "as_of": "2012-03-30"}}
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    command: tuple[str, ...]
+    expect: str  # the last line on stderr starts with this
+    code: int = 1
+    params: dict = field(default_factory=dict)  # merged into BASE_PARAMS, section by section
+    params_text: str | None = None  # params.yaml verbatim instead
+    needs: tuple[str, ...] = ()  # "raw", "db", "model", "files": copied into the directory first
+    setup: Callable[[Path], None] | None = None
+    check: Callable[[Path], None] | None = None  # more assertions for rows that succeed
+    skip: str | None = None
+
+
+# ---------------------------------------------------------------- setups
+
+
+def _raw(table: str, change: Callable[[pd.DataFrame], pd.DataFrame]) -> Callable[[Path], None]:
+    """Rewrite data/raw/<table>.parquet with pandas, bypassing the writer's checks."""
+
+    def setup(workdir: Path) -> None:
+        path = workdir / "data" / "raw" / f"{table}.parquet"
+        change(pd.read_parquet(path)).to_parquet(path, index=False)
+
+    return setup
+
+
+def _set(frame: pd.DataFrame, rows, column: str, value) -> pd.DataFrame:
+    frame = frame.copy()
+    if isinstance(value, str):  # a text column, as a spreadsheet export would give
+        frame[column] = frame[column].astype(str)
+    frame.loc[rows, column] = value
+    return frame
+
+
+def _few_days_ticker(frame: pd.DataFrame) -> pd.DataFrame:
+    newcomer = frame[frame["ticker"] == "S000"].tail(3).assign(ticker="NEWCO")
+    return pd.concat([frame, newcomer], ignore_index=True)
+
+
+def _write(path: Path, data: bytes | str) -> Callable[[Path], None]:
+    def setup(workdir: Path) -> None:
+        target = workdir / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data if isinstance(data, bytes) else data.encode())
+
+    return setup
+
+
+def _truncate(path: str, keep: float) -> Callable[[Path], None]:
+    def setup(workdir: Path) -> None:
+        target = workdir / path
+        data = target.read_bytes()
+        target.write_bytes(data[: int(len(data) * keep)])
+
+    return setup
+
+
+def _sql(statement: str) -> Callable[[Path], None]:
+    def setup(workdir: Path) -> None:
+        with contextlib.closing(sqlite3.connect(workdir / "data" / "stock_data.db")) as connection, connection:
+            connection.execute(statement)
+
+    return setup
+
+
+def _checkpoint(change: Callable[[dict], object]) -> Callable[[Path], None]:
+    """Load models/model.pt, let ``change`` edit it (or return a replacement) and save it back."""
+
+    def setup(workdir: Path) -> None:
+        path = workdir / "models" / "model.pt"
+        checkpoint = torch.load(path, weights_only=True)
+        replaced = change(checkpoint)
+        torch.save(checkpoint if replaced is None else replaced, path)
+
+    return setup
+
+
+def _zero_bytes(workdir: Path) -> None:
+    path = workdir / "models" / "model.pt"
+    data = bytearray(path.read_bytes())
+    data[100:400] = bytes(300)
+    path.write_bytes(bytes(data))
+
+
+def _other_features(checkpoint: dict) -> None:
+    checkpoint["static_features"] = [*checkpoint["static_features"][:-1], "mystery_ratio"]
+
+
+def _bigger_network(checkpoint: dict) -> None:
+    checkpoint["model_config"]["hidden_size"] *= 2
+
+
+def _files(change: Callable[[dict[str, pd.DataFrame]], None] | None = None) -> Callable[[Path], None]:
+    """ext/<table>.csv for the files source, edited by ``change``."""
+
+    def setup(workdir: Path) -> None:
+        tables = {name: pd.read_parquet(workdir / "files" / f"{name}.parquet") for name in FILE_TABLES}
+        if change is not None:
+            change(tables)
+        (workdir / "ext").mkdir()
+        for name, frame in tables.items():
+            out = frame.copy()
+            for column in out.columns:
+                if pd.api.types.is_datetime64_any_dtype(out[column]):
+                    out[column] = out[column].dt.strftime("%Y-%m-%d")
+            out.to_csv(workdir / "ext" / f"{name}.csv", index=False)
+
+    return setup
+
+
+FILE_TABLES = ("prices", "companies", "fundamentals", "market", "macro")
+
+
+def _unsort_prices(tables: dict) -> None:
+    tables["prices"] = tables["prices"].iloc[::-1]
+
+
+def _early_report(tables: dict) -> None:
+    fundamentals = tables["fundamentals"]
+    fundamentals.loc[0, "report_date"] = fundamentals.loc[0, "period_end"] - pd.Timedelta(days=30)
+
+
+def _no_volume(tables: dict) -> None:
+    tables["prices"] = tables["prices"].drop(columns=["volume"])
+
+
+def _duplicate_company(tables: dict) -> None:
+    companies = tables["companies"]
+    tables["companies"] = pd.concat([companies.iloc[:1], companies], ignore_index=True)
+
+
+def _newco_store(workdir: Path) -> None:
+    """A store whose prices include NEWCO, a ticker with three days of data."""
+    from invest import cache
+
+    _raw("prices", _few_days_ticker)(workdir)
+    cache.main(params_module.from_dict(BASE_PARAMS), workdir / "data" / "raw", workdir / "data" / "stock_data.db")
+
+
+# ---------------------------------------------------------------- checks for rows that succeed
+
+
+def _newco_has_prices_but_no_snapshots(workdir: Path) -> None:
+    with contextlib.closing(sqlite3.connect(workdir / "data" / "stock_data.db")) as connection:
+        ticker_id = connection.execute("SELECT ticker_id FROM tickers WHERE ticker = 'NEWCO'").fetchone()[0]
+        count = lambda table: connection.execute(f"SELECT COUNT(*) FROM {table} WHERE ticker_id = ?", (ticker_id,)).fetchone()[0]  # noqa: E731
+        assert (count("prices"), count("snapshots")) == (3, 0)
+
+
+def _no_missing_price_is_stored_as_a_number(workdir: Path) -> None:
+    with contextlib.closing(sqlite3.connect(workdir / "data" / "stock_data.db")) as connection:
+        assert connection.execute("SELECT COUNT(*) FROM prices WHERE close IS NULL").fetchone()[0] == 6
+
+
+def _report_written(workdir: Path) -> None:
+    assert (workdir / "metrics" / "data_quality.json").is_file()
+
+
+# ---------------------------------------------------------------- the catalogue
+
+CUDA = torch.cuda.is_available()
+MPS = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+
+CASES = [
+    # params.yaml
+    Case(
+        "params-missing",
+        ("validate",),
+        "Error: params.yaml not found; run from the repository root or pass --params",
+        params_text=None,
+        setup=lambda d: (d / "params.yaml").unlink(),
+    ),
+    Case(
+        "params-invalid-yaml",
+        ("validate",),
+        "Error: params.yaml is not valid YAML at line 3; fix the syntax",
+        params_text="train:\n  epochs: [1,\n",
+    ),
+    Case(
+        "params-not-utf8",
+        ("validate",),
+        "Error: params.yaml is not UTF-8 text; save it as a UTF-8 YAML file",
+        setup=_write(Path("params.yaml"), b"\xff\xfe train: {}\n"),
+    ),
+    Case(
+        "params-is-a-directory",
+        ("validate", "--params", "data"),
+        "Error: cannot read data (Is a directory); pass a readable params.yaml",
+        setup=lambda d: (d / "data").mkdir(),
+    ),
+    Case(
+        "params-not-a-mapping",
+        ("validate",),
+        "Error: params: the file must be a mapping of sections (data, validate, cache, train, evaluate)",
+        params_text="- data\n- train\n",
+    ),
+    Case(
+        "params-unknown-section",
+        ("validate",),
+        "Error: params: unknown section 'trian'; allowed: data, validate, cache, train, evaluate",
+        params_text="trian:\n  epochs: 3\n",
+    ),
+    Case(
+        "params-section-not-a-mapping",
+        ("validate",),
+        "Error: params: section 'train' must be a mapping of key: value",
+        params_text="train: 5\n",
+    ),
+    Case(
+        "params-unknown-key",
+        ("train",),
+        "Error: params: unknown key train.learnign_rate; allowed keys: attention_heads, batch_size,",
+        params={"train": {"learnign_rate": 0.01}},
+    ),
+    Case(
+        "params-duplicate-key",
+        ("train",),
+        "Error: params: key 'epochs' appears twice (again at line 3); keep one of them",
+        params_text="train:\n  epochs: 3\n  epochs: 30\n",
+    ),
+    Case(
+        "params-wrong-type",
+        ("train",),
+        "Error: params: train.epochs = 'ten' has the wrong type; expected an integer",
+        params={"train": {"epochs": "ten"}},
+    ),
+    Case(
+        "params-bool-for-number",
+        ("train",),
+        "Error: params: train.epochs = True has the wrong type; expected an integer",
+        params={"train": {"epochs": True}},
+    ),
+    Case(
+        "params-learning-rate-negative",
+        ("train",),
+        "Error: params: train.learning_rate = -0.001 is out of range; allowed: a positive number such as 0.001",
+        params={"train": {"learning_rate": -0.001}},
+    ),
+    Case(
+        "params-learning-rate-zero",
+        ("train",),
+        "Error: params: train.learning_rate = 0.0 is out of range; allowed: a positive number such as 0.001",
+        params={"train": {"learning_rate": 0}},
+    ),
+    Case(
+        "params-learning-rate-infinite",
+        ("train",),
+        "Error: params: train.learning_rate = inf is not a finite number; write a real number",
+        params_text="train:\n  learning_rate: .inf\n",
+    ),
+    Case(
+        "params-batch-size-zero",
+        ("train",),
+        "Error: params: train.batch_size = 0 is out of range; allowed: a positive integer",
+        params={"train": {"batch_size": 0}},
+    ),
+    Case(
+        "params-horizon-not-allowed",
+        ("train",),
+        "Error: params: train.horizon = '5y' is not allowed; choose one of 1m, 3m, 6m, 1y, 2y, 3y",
+        params={"train": {"horizon": "5y"}},
+    ),
+    Case(
+        "params-embargo-shorter-than-horizon",
+        ("train",),
+        "Error: params: train.embargo_months = 3 is out of range; allowed: at least the label horizon (12 months for 1y) and at most 120, or null",
+        params={"train": {"embargo_months": 3}},
+    ),
+    Case(
+        "params-val-end-before-train-end",
+        ("train",),
+        "Error: params: train.val_end = '2015-06-30' is out of range; allowed: a date after train.train_end (2016-12-31)",
+        params={"train": {"train_end": "2016-12-31"}},
+    ),
+    Case(
+        "params-heads-do-not-divide-width",
+        ("train",),
+        "Error: params: train.attention_heads = 3 is out of range; allowed: a divisor of train.hidden_size (8)",
+        params={"train": {"attention_heads": 3}},
+    ),
+    Case(
+        "params-dropout-one",
+        ("train",),
+        "Error: params: train.dropout = 1.0 is out of range; allowed: 0 <= dropout < 1",
+        params={"train": {"dropout": 1.0}},
+    ),
+    Case(
+        "params-interval-levels-unsorted",
+        ("train",),
+        "Error: params: train.interval_levels = [0.95, 0.8] is out of range; allowed: increasing levels between 0 and 1, e.g. [0.8, 0.95]",
+        params={"train": {"interval_levels": [0.95, 0.8]}},
+    ),
+    Case(
+        "params-seed-negative",
+        ("fetch",),
+        "Error: params: data.seed = -1 is out of range; allowed: 0 to 4294967295",
+        params={"data": {"seed": -1}},
+    ),
+    Case(
+        "params-date-not-a-date",
+        ("fetch",),
+        "Error: params: data.start = 'yesterday' is not a date; write it as YYYY-MM-DD",
+        params={"data": {"start": "yesterday"}},
+    ),
+    Case(
+        "params-date-impossible",
+        ("train",),
+        "Error: params: train.train_end = '2015-02-30' is not a date; write it as YYYY-MM-DD",
+        params={"train": {"train_end": "2015-02-30"}},
+    ),
+    Case(
+        "params-date-out-of-range",
+        ("fetch",),
+        "Error: params: data.start = '0001-01-01' is out of range; allowed: a date between 1900 and 2200",
+        params={"data": {"start": "0001-01-01"}},
+    ),
+    Case(
+        "params-as-of-before-start",
+        ("fetch",),
+        "Error: params: data.as_of = '2009-12-31' is out of range; allowed: a date after data.start (2010-01-01)",
+        params={"data": {"as_of": "2009-12-31"}},
+    ),
+    Case(
+        "params-test-years-unsorted",
+        ("evaluate",),
+        "Error: params: evaluate.test_years = [2017, 2016] is out of range; allowed: increasing calendar years without repeats",
+        params={"evaluate": {"test_years": [2017, 2016]}},
+    ),
+    # devices
+    Case(
+        "device-cuda-without-gpu",
+        ("train",),
+        "Error: train.device is cuda but this machine has no usable CUDA GPU (or torch is a CPU build); set train.device to auto or cpu, or install a CUDA build of torch",
+        params={"train": {"device": "cuda"}},
+        needs=("db",),
+        skip="this machine has a CUDA GPU" if CUDA else None,
+    ),
+    Case(
+        "device-cuda-without-gpu-nproc-2",
+        ("train",),
+        "Error: train.device is cuda but this machine has no usable CUDA GPU (or torch is a CPU build); set train.device to auto or cpu, or install a CUDA build of torch",
+        params={"train": {"device": "cuda", "nproc": 2}},
+        needs=("db",),
+        skip="this machine has a CUDA GPU" if CUDA else None,
+    ),
+    Case(
+        "device-mps-unavailable",
+        ("train",),
+        "Error: train.device is mps but Apple's MPS backend is not available here; set train.device to auto or cpu",
+        params={"train": {"device": "mps"}},
+        needs=("db",),
+        skip="this machine has MPS" if MPS else None,
+    ),
+    # fetch: sources and the raw directory
+    Case(
+        "fetch-empty-universe",
+        ("fetch",),
+        "Error: universe file universe.txt lists no tickers; add one symbol per line (or use [] for the default universe)",
+        params={"data": {"source": "yfinance", "universe": "universe.txt"}},
+        setup=_write(Path("universe.txt"), "# none yet\n\n"),
+    ),
+    Case(
+        "fetch-universe-bad-symbol",
+        ("fetch",),
+        "Error: data.universe[1]: 'not a ticker' is not a ticker symbol; write one Yahoo symbol such as AAPL or BRK-B per entry",
+        params={"data": {"source": "yfinance", "universe": ["AAPL", "not a ticker"]}},
+    ),
+    Case(
+        "fetch-files-dir-missing",
+        ("fetch",),
+        "Error: data.files_dir: ext is not a directory; create it with prices, companies, fundamentals and market as .csv or .parquet files (see docs/data_sources.md)",
+        params=FILES_PARAMS,
+    ),
+    Case(
+        "fetch-files-unsorted-keys",
+        ("fetch",),
+        "Error: ext/prices.csv: rows are not sorted by ticker, date: line 3 (S001, 2012-03-29) comes after line 2 (S001, 2012-03-30); sort the file by ticker, date",
+        params=FILES_PARAMS,
+        needs=("files",),
+        setup=_files(_unsort_prices),
+    ),
+    Case(
+        "fetch-files-report-before-period-end",
+        ("fetch",),
+        "Error: ext/fundamentals.csv: line 2: report_date 2010-03-01 is before period_end 2010-03-31 (1 row like this); a value cannot be public before its period ends",
+        params=FILES_PARAMS,
+        needs=("files",),
+        setup=_files(_early_report),
+    ),
+    Case(
+        "fetch-files-missing-column",
+        ("fetch",),
+        "Error: ext/prices.csv: missing column(s) volume; the prices table needs ticker, date, open, high, low, close, adj_close, volume",
+        params=FILES_PARAMS,
+        needs=("files",),
+        setup=_files(_no_volume),
+    ),
+    Case(
+        "fetch-files-duplicate-key",
+        ("fetch",),
+        "Error: ext/companies.csv: line 2 and line 3 share the key (S000) (2 rows in duplicate keys); keep one row per ticker",
+        params=FILES_PARAMS,
+        needs=("files",),
+        setup=_files(_duplicate_company),
+    ),
+    Case(
+        "fetch-raw-dir-is-a-file",
+        ("fetch",),
+        "Error: cannot write data/raw/prices.parquet (a file is in the way of a directory); move that file away so data/raw can be a directory, or write somewhere else; existing files were left unchanged",
+        setup=_write(Path("data/raw"), "not a directory\n"),
+    ),
+    Case(
+        "report-path-is-a-directory",
+        ("validate", "--report", "metrics"),
+        "Error: cannot write metrics (a directory is in the way); remove the directory metrics or write somewhere else; existing files were left unchanged",
+        needs=("raw",),
+        setup=lambda d: (d / "metrics").mkdir(),
+    ),
+    Case(
+        "evaluate-report-dir-is-a-file",
+        ("evaluate",),
+        "Error: cannot write evaluation/report.md (a file is in the way of a directory); move that file away so evaluation can be a directory, or write somewhere else; existing files were left unchanged",
+        needs=("db", "model"),
+        setup=_write(Path("evaluation"), "not a directory\n"),
+    ),
+    # raw tables
+    Case("raw-dir-missing", ("validate",), "Error: data/raw/prices.parquet not found; run `invest fetch` (or dvc repro) first"),
+    Case(
+        "raw-table-missing",
+        ("cache",),
+        "Error: data/raw/market.parquet not found; run `invest fetch` (or dvc repro) first",
+        needs=("raw",),
+        setup=lambda d: (d / "data" / "raw" / "market.parquet").unlink(),
+    ),
+    Case(
+        "raw-not-parquet",
+        ("validate",),
+        "Error: data/raw/prices.parquet is not a readable Parquet file (ArrowInvalid); delete it and rerun fetch",
+        needs=("raw",),
+        setup=_write(Path("data/raw/prices.parquet"), "ticker,date\nAAA,2020-01-02\n"),
+    ),
+    Case(
+        "raw-truncated-parquet",
+        ("validate",),
+        "Error: data/raw/prices.parquet is not a readable Parquet file",
+        needs=("raw",),
+        setup=_truncate("data/raw/prices.parquet", 0.5),
+    ),
+    Case(
+        "raw-missing-column",
+        ("validate",),
+        "Error: data/raw/prices.parquet: missing column(s) volume; the prices table needs ticker, date, open, high, low, close, adj_close, volume",
+        needs=("raw",),
+        setup=_raw("prices", lambda f: f.drop(columns=["volume"])),
+    ),
+    Case(
+        "raw-text-in-number-column",
+        ("validate",),
+        "Error: data/raw/prices.parquet: column 'close' must hold numbers",
+        needs=("raw",),
+        setup=_raw("prices", lambda f: _set(f, 0, "close", "n/a")),
+    ),
+    Case(
+        "raw-text-in-date-column",
+        ("validate",),
+        "Error: data/raw/prices.parquet: column 'date' must hold dates (YYYY-MM-DD)",
+        needs=("raw",),
+        setup=_raw("prices", lambda f: _set(f.assign(date=f["date"].dt.strftime("%Y-%m-%d")), 0, "date", "someday")),
+    ),
+    Case(
+        "raw-empty-key",
+        ("validate",),
+        "Error: data/raw/prices.parquet: key column 'date' has empty values; fill or drop those rows",
+        needs=("raw",),
+        setup=_raw("prices", lambda f: _set(f, 3, "date", pd.NaT)),
+    ),
+    Case(
+        "raw-infinite-value",
+        ("validate",),
+        "Error: data/raw/prices.parquet: column 'close' holds infinite values; replace them with empty values or real numbers",
+        needs=("raw",),
+        setup=_raw("prices", lambda f: _set(f, 3, "close", np.inf)),
+    ),
+    Case(
+        "raw-nan-in-most-rows",
+        ("validate",),
+        "Error: raw data failed validation: prices.close is missing in 50.0% of rows (max 2.0%). Details in metrics/data_quality.json",
+        needs=("raw",),
+        setup=_raw("prices", lambda f: _set(f, f.index[::2], "close", np.nan)),
+        check=_report_written,
+    ),
+    Case(
+        "raw-nan-in-a-few-rows",
+        ("cache",),
+        "cache: 1,404 snapshots of 15 tickers",
+        code=0,
+        needs=("raw",),
+        setup=_raw("prices", lambda f: _set(f, f.index[:6], "close", np.nan)),
+        check=_no_missing_price_is_stored_as_a_number,
+    ),
+    Case(
+        "raw-duplicate-keys",
+        ("validate",),
+        "Error: data/raw/prices.parquet: 4 rows share a key (ticker, date), the first (S000, 2010-01-01); keep one row per key",
+        needs=("raw",),
+        setup=_raw("prices", lambda f: pd.concat([f, f.iloc[:2]], ignore_index=True)),
+    ),
+    Case(
+        "raw-unsorted-keys",
+        ("validate",),
+        "validate: ok (15 tickers, 34,114 price rows, 0 warnings)",
+        code=0,
+        needs=("raw",),
+        setup=_raw("prices", lambda f: f.iloc[::-1]),
+    ),
+    Case(
+        "raw-report-before-period-end",
+        ("validate",),
+        "Error: raw data failed validation: 1 fundamentals rows have a report_date before their period_end (look-ahead). Details in metrics/data_quality.json",
+        needs=("raw",),
+        setup=_raw("fundamentals", lambda f: _set(f, 0, "report_date", f.loc[0, "period_end"] - pd.Timedelta(days=9))),
+    ),
+    Case(
+        "raw-negative-prices",
+        ("validate",),
+        "Error: raw data failed validation: 101 price rows have a zero or negative price. Details in metrics/data_quality.json",
+        needs=("raw",),
+        setup=_raw("prices", lambda f: _set(f, f.index[:101], "close", -1.0)),
+    ),
+    Case(
+        "raw-ticker-with-three-days-validate",
+        ("validate",),
+        "validate: ok (16 tickers, 34,117 price rows, 1 warnings)",
+        code=0,
+        needs=("raw",),
+        setup=_raw("prices", _few_days_ticker),
+    ),
+    Case(
+        "raw-ticker-with-three-days-cache",
+        ("cache",),
+        "cache: 1,404 snapshots of 15 tickers, 34,117 price rows",
+        code=0,
+        needs=("raw",),
+        setup=_raw("prices", _few_days_ticker),
+        check=_newco_has_prices_but_no_snapshots,
+    ),
+    Case(
+        "raw-empty-prices",
+        ("cache",),
+        "Error: the raw prices or market table is empty; rerun `invest fetch` and check its report",
+        needs=("raw",),
+        setup=_raw("prices", lambda f: f.iloc[:0]),
+    ),
+    Case(
+        "cache-too-little-history",
+        ("cache",),
+        "Error: no (ticker, date) has 2520 days of history; fetch a longer period or lower cache.min_history_days",
+        params={"cache": {"min_history_days": 2520}},
+        needs=("raw",),
+    ),
+    # the store
+    Case("db-missing", ("train",), "Error: data/stock_data.db not found; run `invest cache` (or dvc repro) to build it"),
+    Case(
+        "db-truncated",
+        ("train",),
+        "Error: data/stock_data.db is not a readable invest database (database disk image is malformed); delete it and rerun `dvc repro`",
+        needs=("db",),
+        setup=_truncate("data/stock_data.db", 0.3),
+    ),
+    Case(
+        "db-not-sqlite",
+        ("train",),
+        "Error: data/stock_data.db is not a readable invest database (file is not a database); delete it and rerun `dvc repro`",
+        setup=_write(Path("data/stock_data.db"), "hello\n" * 200),
+    ),
+    Case(
+        "db-empty-file",
+        ("evaluate",),
+        "Error: data/stock_data.db is not a readable invest database (no such table: meta); delete it and rerun `dvc repro`",
+        setup=_write(Path("data/stock_data.db"), b""),
+    ),
+    Case(
+        "db-older-schema",
+        ("train",),
+        "Error: data/stock_data.db has schema version 0, this code needs 1; rebuild it with `dvc repro --force cache`",
+        needs=("db",),
+        setup=_sql("UPDATE meta SET value = '0' WHERE key = 'schema_version'"),
+    ),
+    Case(
+        "db-table-missing",
+        ("train",),
+        "Error: the database is damaged or incomplete (",
+        needs=("db",),
+        setup=_sql("DROP TABLE snapshots"),
+    ),
+    Case(
+        "train-no-training-rows",
+        ("train",),
+        "Error: only 0 labelled train rows for horizon 1y; adjust train.train_end / train.val_end to the data's dates",
+        params={"train": {"train_end": "2009-12-31"}},
+        needs=("db",),
+    ),
+    # checkpoints
+    Case(
+        "model-missing",
+        ("evaluate",),
+        "Error: models/model.pt not found; train a model with `dvc repro train` or `dvc pull`",
+        needs=("db",),
+    ),
+    Case(
+        "model-corrupt",
+        ("evaluate",),
+        "Error: models/model.pt is not a readable checkpoint (",
+        needs=("db", "model"),
+        setup=_zero_bytes,
+    ),
+    Case(
+        "model-truncated",
+        ("evaluate",),
+        "Error: models/model.pt is not a readable checkpoint (",
+        needs=("db", "model"),
+        setup=_truncate("models/model.pt", 0.25),
+    ),
+    Case(
+        "model-bare-state-dict",
+        ("evaluate",),
+        "Error: models/model.pt is a bare state dict or another format, not an invest checkpoint; build the network with LSTMTransformerNetwork(temporal_features=..., static_features=...) and call load_state_dict, or retrain",
+        needs=("db", "model"),
+        setup=_checkpoint(lambda checkpoint: checkpoint["state_dict"]),
+    ),
+    Case(
+        "model-pickled-module",
+        ("predict",),
+        "Error: models/model.pt is not a readable checkpoint (UnpicklingError)",
+        needs=("db", "model"),
+        setup=lambda d: torch.save(torch.nn.Linear(2, 1), d / "models" / "model.pt"),
+    ),
+    Case(
+        "model-newer-format",
+        ("evaluate",),
+        "Error: models/model.pt has checkpoint format 99, this code reads 1; retrain it",
+        needs=("db", "model"),
+        setup=_checkpoint(lambda checkpoint: checkpoint.update(format_version=99)),
+    ),
+    Case(
+        "model-incomplete",
+        ("evaluate",),
+        "Error: models/model.pt is an incomplete checkpoint (no scaler); retrain it (dvc repro train)",
+        needs=("db", "model"),
+        setup=_checkpoint(lambda checkpoint: checkpoint.pop("scaler") and None),
+    ),
+    Case(
+        "model-weights-do-not-fit",
+        ("evaluate",),
+        "Error: models/model.pt: the weights, model_config or scaler do not fit together (RuntimeError: size mismatch",
+        needs=("db", "model"),
+        setup=_checkpoint(_bigger_network),
+    ),
+    Case(
+        "model-other-feature-schema",
+        ("evaluate",),
+        "Error: the model's static features differ from data/stock_data.db: model needs mystery_ratio",
+        needs=("db", "model"),
+        setup=_checkpoint(_other_features),
+    ),
+    Case(
+        "model-other-feature-schema-predict",
+        ("predict",),
+        "Error: the model's static features differ from data/stock_data.db: model needs mystery_ratio",
+        needs=("db", "model"),
+        setup=_checkpoint(_other_features),
+    ),
+    # evaluate
+    Case(
+        "evaluate-test-years-after-data",
+        ("evaluate",),
+        "Error: evaluate.test_years: 2030 has no snapshots with known 1y returns (labels end 2017-12-29); choose years up to 2017",
+        params={"evaluate": {"mode": "walk_forward", "test_years": [2030]}},
+        needs=("db", "model"),
+    ),
+    Case(
+        "evaluate-test-years-before-data",
+        ("evaluate",),
+        "Error: evaluate.test_years: 2005 has no snapshots with known 1y returns (labels end 2017-12-29); choose years up to 2017",
+        params={"evaluate": {"mode": "walk_forward", "test_years": [2005]}},
+        needs=("db", "model"),
+    ),
+    Case(
+        "evaluate-model-for-another-horizon",
+        ("evaluate",),
+        "Error: models/model.pt was trained for 1y excess returns with seq_len 6 but params.yaml says 3y excess with seq_len 6; retrain it (dvc repro train) or set train.horizon/target/seq_len back",
+        params={"train": {"horizon": "3y"}},
+        needs=("db", "model"),
+    ),
+    # predict
+    Case(
+        "predict-unknown-ticker",
+        ("predict", "--ticker", "ZZZZ"),
+        "Error: unknown ticker 'ZZZZ'; 15 tickers in the store, e.g. S000, S001, S002, S003, S004",
+        needs=("db", "model"),
+    ),
+    Case(
+        "predict-ticker-without-snapshot",
+        ("predict", "--ticker", "NEWCO"),
+        "Error: ticker 'NEWCO' is in the store but has no snapshot (too little price history for a feature window); "
+        "fetch a longer history (data.start) or leave it out",
+        needs=("raw", "model"),
+        setup=_newco_store,
+    ),
+    Case(
+        "predict-as-of-not-a-date",
+        ("predict", "--as-of", "yesterday"),
+        "Error: --as-of 'yesterday' is not a date; write it as YYYY-MM-DD",
+        needs=("db", "model"),
+    ),
+    Case(
+        "predict-as-of-before-data",
+        ("predict", "--as-of", "1990-01-01"),
+        "Error: --as-of 1990-01-01 is before the first snapshot (2010-12-31); the store covers 2010-12-31 to 2018-12-31",
+        needs=("db", "model"),
+    ),
+    Case(
+        "predict-one-mc-sample",
+        ("predict", "--mc-samples", "1"),
+        "Error: --mc-samples 1: allowed: 0 (no sampling) or 2 or more",
+        needs=("db", "model"),
+    ),
+    # the command line itself
+    # the command line itself: typer prints usage, then the message in a box
+    Case("cli-unknown-option", ("train", "--no-such-option"), "No such option: --no-such-option", code=2),
+    Case("cli-unknown-command", ("retrain",), "No such command 'retrain'. Did you mean 'train'?", code=2),
+]
+assert len({case.id for case in CASES}) == len(CASES)
+
+
+# ---------------------------------------------------------------- fixtures and the runner
+
+
+@pytest.fixture(scope="session")
+def built(small_store: Path, tmp_path_factory) -> dict[str, Path]:
+    """Raw tables, a store and a one-epoch checkpoint of the small market, built once."""
+    from invest import train
+
+    base = tmp_path_factory.mktemp("bad_inputs")
+    model = base / "models" / "model.pt"
+    train.main(params_module.from_dict(BASE_PARAMS), small_store, model, base / "train.json", base / "live")
+    prices = pd.read_parquet(small_store.parent / "raw" / "prices.parquet")
+    files = base / "files"
+    files.mkdir()
+    window = ("2011-12-25", "2012-03-30")  # a few weeks before data.start too (clipped by the source)
+    two = prices[prices["ticker"].isin(["S000", "S001"]) & prices["date"].between(*window)]
+    two.to_parquet(files / "prices.parquet")
+    for name in ("companies", "fundamentals", "market", "macro"):
+        frame = pd.read_parquet(small_store.parent / "raw" / f"{name}.parquet")
+        if "ticker" in frame:
+            frame = frame[frame["ticker"].isin(["S000", "S001"])]
+        if "date" in frame:
+            frame = frame[frame["date"].between(*window)]
+        if "period_end" in frame:
+            frame = frame[frame["period_end"].between("2010-01-01", "2012-03-30")]
+        frame.reset_index(drop=True).to_parquet(files / f"{name}.parquet")
+    return {"raw": small_store.parent / "raw", "db": small_store, "model": model, "files": files}
+
+
+def prepare(case: Case, workdir: Path, built: dict[str, Path]) -> None:
+    workdir.mkdir(parents=True, exist_ok=True)
+    if case.params_text is not None:
+        (workdir / "params.yaml").write_text(case.params_text)
+    else:
+        merged = {section: dict(values) for section, values in BASE_PARAMS.items()}
+        for section, values in case.params.items():
+            merged.setdefault(section, {}).update(values)
+        (workdir / "params.yaml").write_text(yaml.safe_dump(merged, sort_keys=False))
+    targets = {"raw": "data/raw", "db": "data/stock_data.db", "model": "models/model.pt", "files": "files"}
+    for need in case.needs:
+        source, target = built[need], workdir / targets[need]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, target)
+    if case.setup is not None:
+        case.setup(workdir)
+
+
+def run_invest(args: tuple[str, ...], cwd: Path) -> tuple[int, str]:
+    """``invest <args>`` through the console entry point, in this process: (exit code, stderr).
+
+    An exception escaping ``main`` is printed as Python would print it and counts as exit 1;
+    warnings are printed as a fresh process would show them (Python's default filters).
+    """
+    from invest import cli
+
+    stderr = io.StringIO()
+    old_cwd, old_argv, old_debug = os.getcwd(), sys.argv, cli.State.debug
+    code = 0
+    os.chdir(cwd)
+    sys.argv = ["invest", *args]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        for hidden in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+            warnings.simplefilter("ignore", hidden)
+        try:
+            with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+                cli.main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except BaseException:  # noqa: BLE001 - reported as a real process would
+            stderr.write(traceback.format_exc())
+            code = 1
+        finally:
+            os.chdir(old_cwd)
+            sys.argv = old_argv
+            cli.State.debug = old_debug
+    shown = "".join(warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line) for w in caught)
+    return code, shown + stderr.getvalue()
+
+
+def last_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def shows(case: Case, stderr: str) -> bool:
+    """Whether the user sees the row's message: the last line, or (usage errors) the line in typer's box."""
+    if case.code == 2:
+        return any(line.strip(" │").startswith(case.expect) for line in stderr.splitlines())
+    return last_line(stderr).startswith(case.expect)
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES])
+def test_bad_input(case: Case, built, tmp_path, monkeypatch):
+    if case.skip:
+        pytest.skip(case.skip)
+    monkeypatch.delenv("INVEST_DEBUG", raising=False)
+    prepare(case, tmp_path, built)
+    code, stderr = run_invest(case.command, tmp_path)
+    assert "Traceback" not in stderr, stderr
+    assert "Warning:" not in stderr, stderr  # nothing but the message (and, for a few rows, validate's own lines)
+    assert code == case.code, stderr
+    assert shows(case, stderr), stderr
+    if case.code == 1:  # exactly one error line, the last one
+        assert [line for line in stderr.splitlines() if line.startswith("Error:")] == [last_line(stderr)]
+    if case.check is not None:
+        case.check(tmp_path)
+
+
+def invest_process(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {key: value for key, value in os.environ.items() if key != "INVEST_DEBUG"}
+    return subprocess.run([sys.executable, "-m", "invest", *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
+
+
+@pytest.mark.parametrize("case_id", ["raw-missing-column", "cli-unknown-option"])
+def test_rows_behave_the_same_in_a_real_process(case_id, built, tmp_path):
+    case = next(c for c in CASES if c.id == case_id)
+    prepare(case, tmp_path, built)
+    result = invest_process(*case.command, cwd=tmp_path)
+    assert "Traceback" not in result.stderr
+    assert result.returncode == case.code
+    assert shows(case, result.stderr)
+
+
+def test_debug_shows_the_traceback(built, tmp_path):
+    case = next(c for c in CASES if c.id == "raw-missing-column")
+    prepare(case, tmp_path, built)
+    result = invest_process("--debug", *case.command, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "invest.errors.DataError: data/raw/prices.parquet: missing column(s) volume" in result.stderr
+
+
+def test_debug_in_this_process_raises_the_error(built, tmp_path):
+    from invest.errors import ConfigError
+
+    case = next(c for c in CASES if c.id == "params-wrong-type")
+    prepare(case, tmp_path, built)
+    code, stderr = run_invest(("--debug", *case.command), tmp_path)
+    assert code == 1 and "Traceback" in stderr and ConfigError.__name__ in stderr
+
+
+# ---------------------------------------------------------------- the document
+
+
+def catalogue_rows() -> list[tuple[str, str, int]]:
+    """(id, message, exit code) of every row of the table in docs/bad_inputs.md."""
+    rows = []
+    for line in CATALOGUE.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^\|\s*`([a-z0-9-]+)`\s*\|.*\|\s*`` (.+?) ``…?\s*\|\s*(\d)\s*\|\s*$", line)
+        if match:
+            rows.append((match.group(1), match.group(2), int(match.group(3))))
+    return rows
+
+
+def test_the_catalogue_documents_every_tested_row_and_nothing_else():
+    documented = {row_id: (message, code) for row_id, message, code in catalogue_rows()}
+    tested = {case.id: (case.expect, case.code) for case in CASES}
+    assert len(documented) >= 30
+    assert documented == tested
