@@ -173,7 +173,7 @@ def write_report(report_dir: Path, frame: pd.DataFrame, summary: dict, params: P
 def _headline(s: dict, params: Params) -> str:
     """The plain-words summary a reader sees first."""
     parts = []
-    for name in ("momentum", "gbt"):
+    for name in ("momentum", "ridge", "gbt"):  # every ranking baseline, the strongest (ridge) included
         diff, lo, hi = s[f"margin_vs_{name}_rank_ic"], s[f"margin_vs_{name}_rank_ic_lo"], s[f"margin_vs_{name}_rank_ic_hi"]
         if diff is None or lo is None or hi is None:
             parts.append(f"cannot be compared with {name} on rank IC (undefined: constant predictions)")
