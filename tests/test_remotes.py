@@ -2,9 +2,10 @@
 
 Remotes: a local directory, OpenSSH's sshd (dvc-ssh) and an S3 server (``rclone serve s3``, dvc-s3),
 each started and stopped by the fixtures in ``servers.py``.  Repo A is a copy of a real ``git init`` +
-``dvc init`` repository built once per session (``template``: ``servers.create_repo``, the toy pipeline for
-now), a bare git repository is its ``origin``, and clone B is ``git clone`` of that with its own
-``.dvc/config.local`` credentials.  The default remote is committed in ``.dvc/config``; credentials never are.
+``dvc init`` repository built once per session (``template``: ``servers.create_repo`` with a one-stage toy
+pipeline, cheap enough to repeat for every remote and fault; ``project_template``: this project's own
+pipeline on a small simulated market, for the SSH round trip and queued trials), a bare git repository
+is its ``origin``, and clone B is ``git clone`` of that with its own ``.dvc/config.local`` credentials.  The default remote is committed in ``.dvc/config``; credentials never are.
 
 Missing server binaries or plugins skip these tests (fail with INVEST_REQUIRE_SERVERS=1).
 """
@@ -15,6 +16,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +24,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 import servers
 from servers import (
@@ -257,39 +260,6 @@ def _experiments(show: list[dict]) -> dict[str, dict]:
     return found
 
 
-def test_queued_trials(tmp_path: Path, template: Repo) -> None:
-    a = copy_repo(template, tmp_path / "A")
-    a.dvc("repro")
-    a.commit("repro")
-    names = {f"trial-{p}": p for p in (1, 2, 3)}
-    for name, p in names.items():
-        a.dvc("exp", "run", "--queue", "-S", f"p={p}", "-n", name)
-
-    a.dvc("queue", "start", "-j", "2")
-    try:
-        # Poll the experiment refs (cheap: git), and `dvc queue status` now and then to fail fast.
-        deadline, next_status = time.monotonic() + 120, time.monotonic() + 5
-        while not set(names) <= _exp_refs(a):
-            assert time.monotonic() < deadline, f"queue not done after 120 s: {_queue_rows(a)}"
-            if time.monotonic() > next_status:
-                _assert_no_failed_task(a)
-                next_status = time.monotonic() + 5
-            time.sleep(0.3)
-        while not all((rows := _queue_rows(a)).get(name) == "Success" for name in names):  # results land last
-            assert time.monotonic() < deadline, rows
-            _assert_no_failed_task(a)
-            time.sleep(0.3)
-    finally:
-        _stop_workers(a)
-
-    exps = _experiments(json.loads(a.dvc("exp", "show", "--json").stdout))
-    assert set(names) <= set(exps), sorted(exps)
-    for name, p in names.items():
-        metrics = exps[name]["metrics"]["metrics.json"]["data"]
-        assert {k: metrics[k] for k in ("p", "score")} == toy_metrics(p)
-        assert exps[name]["params"]["params.yaml"]["data"]["p"] == p
-
-
 def _exp_refs(repo: Repo) -> set[str]:
     """Names of the experiments committed so far (refs/exps/<baseline>/<name>)."""
     refs = repo.git("for-each-ref", "--format=%(refname)", "refs/exps").stdout.split()
@@ -339,3 +309,74 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+# --- the real pipeline: laptop <-> GPU box over SSH, and queued trials ---------------------------------
+
+
+def small_project(repo: Repo) -> None:
+    """This project's pipeline (dvc.yaml, src, params.yaml) on the small simulated market of conftest.py."""
+    from conftest import REPO, SMALL_PARAMS
+
+    for name in ("dvc.yaml", ".gitignore", ".dvcignore", "pyproject.toml"):
+        (repo.path / name).write_bytes((REPO / name).read_bytes())
+    shutil.copytree(REPO / "src", repo.path / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    merged = yaml.safe_load((REPO / "params.yaml").read_text())
+    for section, values in SMALL_PARAMS.items():
+        merged[section].update(values)
+    (repo.path / "params.yaml").write_text(yaml.safe_dump(merged, sort_keys=False))
+
+
+@pytest.fixture(scope="session")
+def project_template(tmp_path_factory, dvc_env: dict) -> Repo:
+    return create_repo(tmp_path_factory.mktemp("project") / "repo", dvc_env, populate=small_project)
+
+
+def pipeline_files(repo: Repo) -> dict[str, bytes]:
+    """The workspace files git or DVC versions (wall-clock run logs, which neither keeps, left out)."""
+    return {name: data for name, data in tracked_files(repo).items() if not name.endswith(".run.json")}
+
+
+def test_the_real_pipeline_travels_over_ssh(tmp_path: Path, dvc_env: dict, project_template: Repo, make_remote) -> None:
+    remote = make_remote("ssh")
+    a, bare = publish(tmp_path, project_template, remote)
+    repro_commit_push(a)  # "the GPU box": builds raw data, database, model and metrics, pushes them
+
+    b = clone(bare, tmp_path / "B", dvc_env, remote)  # "the laptop"
+    assert not (b.path / "models" / "model.pt").exists() and not (b.path / "data" / "stock_data.db").exists()
+    b.dvc("pull")
+    assert pipeline_files(b) == pipeline_files(a)
+    assert UP_TO_DATE in b.dvc("status").stdout
+    repro = b.dvc("repro")
+    assert "Running stage" not in repro.stdout, repro.stdout
+
+    predicted = run([sys.executable, "-m", "invest", "predict", "--ticker", "S001", "--out", "p.csv"], b.path, dvc_env)
+    assert "S001" in predicted.stdout and (b.path / "p.csv").is_file()
+
+
+def test_queued_trials_of_the_real_pipeline(tmp_path: Path, project_template: Repo) -> None:
+    a = copy_repo(project_template, tmp_path / "A")
+    a.dvc("repro")
+    a.commit("repro")
+    rates = {"lr-fast": 0.003, "lr-slow": 0.0003}
+    for name, rate in rates.items():
+        a.dvc("exp", "run", "--queue", "-S", f"train.learning_rate={rate}", "-n", name)
+
+    a.dvc("queue", "start", "-j", "2")
+    try:
+        deadline = time.monotonic() + 240
+        while not set(rates) <= _exp_refs(a):
+            assert time.monotonic() < deadline, f"queue not done after 240 s: {_queue_rows(a)}"
+            _assert_no_failed_task(a)
+            time.sleep(1)
+    finally:
+        _stop_workers(a)
+
+    exps = _experiments(json.loads(a.dvc("exp", "show", "--json").stdout))
+    ranks = {}
+    for name, rate in rates.items():
+        assert exps[name]["params"]["params.yaml"]["data"]["train"]["learning_rate"] == rate
+        evaluation = exps[name]["metrics"]["metrics/eval.json"]["data"]
+        ranks[name] = evaluation["model_rank_ic"]
+        assert {"ridge_rank_ic", "oracle_rank_ic", "interval_80_coverage"} <= set(evaluation)
+    assert ranks["lr-fast"] != ranks["lr-slow"]  # each trial trained its own model
