@@ -36,8 +36,8 @@ def test_train_writes_the_description_from_the_checkpoint(run):
     assert card["split"] == ckpt["split"]
     meta = ckpt["metadata"]
     assert card["training"]["samples"] == meta["samples"] and card["training"]["period"] == meta["training_period"]
-    assert card["provenance"] == {key: meta[key] for key in ("git_commit", "created", "data_hash", "package_version",
-                                                               "torch_version")}
+    assert card["provenance"] == {key: meta[key] for key in ("git_commit", "created", "code_hash", "code_dirty",
+                                                               "data_hash", "package_version", "torch_version")}
     assert card["params"]["train"]["hidden_size"] == 8
     if "intervals" in ckpt:
         assert card["intervals"]["levels"] == ckpt["intervals"]["levels"]

@@ -1,14 +1,13 @@
 """Meta-tests that keep the layout honest: dvc.yaml, modules, params and CLI agree."""
 
-import ast
 import importlib
-from pathlib import Path
 
 import typer.testing
 import yaml
 from tests.conftest import REPO
 
 from invest import cli, params
+from invest.provenance import module_closure
 
 PIPELINE = yaml.safe_load((REPO / "dvc.yaml").read_text())
 STAGES = ("fetch", "validate", "cache", "train", "evaluate")
@@ -29,39 +28,11 @@ def test_each_stage_reads_its_own_params_section():
     assert set(params.Params.__dataclass_fields__) == {"data", "validate", "cache", "train", "evaluate"}
 
 
-def _imported_invest_modules(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("invest"):
-            if node.module == "invest":
-                names.update(f"invest.{alias.name}" for alias in node.names)
-            else:
-                names.add(node.module)
-    return names
-
-
-def _closure(module: str) -> set[str]:
-    seen, todo = set(), [module]
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        path = REPO / "src" / Path(*name.split(".")).with_suffix(".py")
-        if not path.exists():
-            path = REPO / "src" / Path(*name.split(".")) / "__init__.py"
-        if path.exists():
-            todo.extend(_imported_invest_modules(path))
-    return seen
-
-
 def test_stage_deps_cover_every_module_the_stage_imports():
     """If editing a module a stage imports doesn't rerun the stage, the lockfile lies."""
-    shared = {"invest.errors", "invest.params", "invest.cli", "invest"}  # params/errors changes are config-level
-    for stage in STAGES:
+    for stage in STAGES:  # params/errors/cli changes are config-level (provenance.SHARED_MODULES)
         deps = PIPELINE["stages"][stage]["deps"]
-        for module in sorted(_closure(f"invest.{stage}") - shared):
+        for module in module_closure(f"invest.{stage}", REPO / "src" / "invest"):
             relative = "src/" + module.replace(".", "/")
             covered = any(dep == relative + ".py" or relative.startswith(dep + "/") or dep == relative for dep in deps)
             assert covered, f"stage {stage} imports {module} but dvc.yaml does not list it in deps"

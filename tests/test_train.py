@@ -35,10 +35,13 @@ def test_two_epoch_training_writes_a_self_describing_checkpoint(trained, small_s
     assert curves[0].split("\t") == ["step", "val_loss"] and len(curves) == 3
 
 
-def test_same_seed_same_weights(tmp_path, small_store, small_params, monkeypatch):
+def test_same_seed_same_weights_and_mixed_precision_is_cuda_only(tmp_path, small_store, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    for name in ("a", "b"):
-        train.main(small_params, small_store, tmp_path / f"{name}.pt", tmp_path / f"{name}.json", tmp_path / f"live_{name}")
+    for name, mixed in (("a", False), ("b", True)):
+        params = from_dict({**SMALL_PARAMS, "train": {**SMALL_PARAMS["train"], "device": "cpu", "mixed_precision": mixed}})
+        train.main(params, small_store, tmp_path / f"{name}.pt", tmp_path / f"{name}.json", tmp_path / f"live_{name}")
+        said = capsys.readouterr().err
+        assert ("mixed_precision applies on CUDA only; training in float32 on cpu" in said) == mixed
     a, b = (checkpoint.load(tmp_path / f"{n}.pt")["state_dict"] for n in "ab")
     assert all(torch.equal(a[k], b[k]) for k in a)
 

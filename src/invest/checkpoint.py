@@ -12,8 +12,9 @@ A checkpoint is a ``torch.save``d dict of plain values (loadable with
   scaler                      medians/scales fitted on the training rows, and the target's
   target                      horizon, kind (raw or excess) and store column
   split                       train/validation/test boundaries
-  metadata                    package version, created (commit time), git commit, data hash,
-                              params, training period, sample counts, metrics, device
+  metadata                    package version, code hash, git commit of the code and its time
+                              (``created``; see invest/provenance.py), data hash, params,
+                              training period, sample counts, metrics, device
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ Two files, because a path can be the output of only one DVC stage:
   rebuilt from the checkpoint it scored, plus the headline metrics. This is the card to read,
   diff and commit (``cache: false`` in dvc.yaml).
 
-Both are deterministic: every value comes from the checkpoint (whose ``created`` is the git
-commit time, not the wall clock) or from the evaluation summary, and keys are sorted.
+Both are deterministic: every value comes from the checkpoint (whose ``created`` is the time of
+the last commit that changed the code, not the wall clock: invest/provenance.py) or from the evaluation summary, and keys are sorted.
 """
 
 from __future__ import annotations
@@ -64,6 +64,8 @@ def describe(checkpoint: dict[str, Any]) -> dict[str, Any]:
         "provenance": {
             "git_commit": meta.get("git_commit"),
             "created": meta.get("created"),
+            "code_hash": meta.get("code_hash"),
+            "code_dirty": meta.get("code_dirty"),
             "data_hash": meta.get("data_hash"),
             "package_version": meta.get("package_version"),
             "torch_version": meta.get("torch_version"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from invest.inference import calibrate_on
 from invest.io import atomic_dir, write_json
 from invest.model import LSTMTransformerNetwork
 from invest.params import Params, TrainParams
+from invest.provenance import code_version, head_commit
 from invest.store import SCHEMA_VERSION
 from invest.uncertainty import CONFIDENCE_WEIGHTS
 
@@ -203,16 +203,6 @@ def _autocast(device: torch.device, enabled: bool):
     return torch.autocast("cpu", enabled=False)
 
 
-def git_commit() -> tuple[str | None, str | None]:
-    """HEAD's hash and commit time (the checkpoint's creation time: the same in every clone)."""
-    try:
-        out = subprocess.run(["git", "log", "-1", "--format=%H %cI"], capture_output=True, text=True, check=True, timeout=10)
-        commit, when = out.stdout.split()
-        return commit, when
-    except (OSError, subprocess.SubprocessError, ValueError):
-        return None, None
-
-
 def file_hash(path: str | os.PathLike[str]) -> str:
     import hashlib
 
@@ -242,6 +232,8 @@ def main(
         fit(prepared, train_params, device)
         distributed.teardown()
         return
+    if train_params.mixed_precision and device.type != "cuda":
+        print(f"train: train.mixed_precision applies on CUDA only; training in float32 on {device.type}", file=sys.stderr)
     print(
         f"train: {counts['train']:,} train, {counts['val']:,} validation, {counts['test']:,} test rows on {device}"
         f" ({distributed.world_size()} process{'es' if distributed.world_size() > 1 else ''})",
@@ -262,7 +254,7 @@ def main(
         network, summary = fit(prepared, train_params, device, log)
     summary.pop("history")
 
-    commit, committed_at = git_commit()
+    code = code_version()
     dates = prepared.arrays.dates
     metrics = {**summary, **{f"{name}_rows": count for name, count in counts.items()}}
     temporal_names = [*panel.temporal_features, ckpt.STEP_MASK]
@@ -285,8 +277,11 @@ def main(
         "metadata": {
             "package_version": version("invest"),
             "torch_version": str(torch.__version__),
-            "created": committed_at,
-            "git_commit": commit,
+            # the code, not HEAD: committing these results must not change them (invest/provenance.py)
+            "created": code["created"],
+            "git_commit": code["git_commit"],
+            "code_hash": code["code_hash"],
+            "code_dirty": code["code_dirty"],
             "data_hash": file_hash(db_path),
             "params": {"train": train_params.__dict__},
             "training_period": {
@@ -312,6 +307,7 @@ def main(
     write_card(Path(model_path).with_name("model_card.train.json"), checkpoint)
     write_json(metrics_path, metrics)
     run_log = Path(model_path).with_suffix(".run.json")  # wall-clock facts live outside the versioned outputs
-    write_json(run_log, {"duration_s": round(time.perf_counter() - started, 2), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    write_json(run_log, {"duration_s": round(time.perf_counter() - started, 2), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                         "head": head_commit()})
     print(f"train: best epoch {summary['best_epoch']} (val loss {summary['best_val_loss']:.4f}) -> {model_path}", file=sys.stderr)
     distributed.teardown()
