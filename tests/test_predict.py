@@ -115,3 +115,24 @@ def test_the_command_line(trained, tmp_path, monkeypatch, capsys):
     code, _, err = _invest(monkeypatch, capsys, *args, "-t", "NOPE1")
     assert code == 1
     assert err.startswith("Error: unknown ticker 'NOPE1'") and err.count("\n") == 1
+
+
+def test_a_delisted_ticker_is_left_out_by_default_and_scored_when_named(trained, tmp_path, capsys):
+    from tests.conftest import write_raw
+
+    from invest import cache
+    from invest.market import simulate
+
+    _, model, _ = trained
+    tables = simulate(12, "2010-01-01", "2016-12-31", seed=5)
+    prices = tables["prices"]
+    tables["prices"] = prices[(prices["ticker"] != "S004") | (prices["date"] < "2015-10-01")]  # S004 stops trading
+    write_raw(tmp_path / "raw", tables)
+    db = tmp_path / "stock_data.db"
+    cache.main(PARAMS, tmp_path / "raw", db)
+
+    frame = predict.main(PARAMS, db, model, None)
+    assert "S004" not in set(frame["ticker"]) and (frame["date"] == "2016-12-30").all() and len(frame) == 11
+    assert "left out 1 ticker(s) with no snapshot on 2016-12-30 (delisted or stale), e.g. S004" in capsys.readouterr().err
+    named = predict.main(PARAMS, db, model, None, tickers=["S004"], echo=False)
+    assert list(named["ticker"]) == ["S004"] and named["date"].iloc[0] < "2015-10-01"

@@ -61,7 +61,12 @@ def main(
     dates, names = pd.DatetimeIndex(arrays.dates), np.asarray(arrays.tickers, dtype=object)
     every = select_rows(dates, names, None, as_of)
     in_store = stored_tickers(db_path)
-    wanted = select_rows(dates, names, tickers, as_of, in_store) if tickers else every
+    stale: list[str] = []
+    if tickers:
+        wanted = select_rows(dates, names, tickers, as_of, in_store)
+    else:  # by default only what trades on the newest date: a delisted ticker's old snapshot is no forecast
+        current = dates[every] == dates[every].max()
+        wanted, stale = every[current], sorted(names[every[~current]])
 
     intervals = checkpoint.get("intervals") if isinstance(checkpoint.get("intervals"), dict) else None
     if mc_samples is None:  # what the intervals were calibrated with
@@ -91,6 +96,12 @@ def main(
         write_text(out_csv, frame.to_csv(index=False, float_format="%.6g"))
     if echo:
         print(render(frame, checkpoint, levels, mc_samples, intervals is not None))
+        if stale:
+            print(
+                f"predict: left out {len(stale)} ticker(s) with no snapshot on {frame['date'].max()} (delisted or "
+                f"stale), e.g. {', '.join(stale[:5])}; name them with --ticker to score their last snapshot",
+                file=sys.stderr,
+            )
         if out_csv is not None:
             print(f"predict: {len(frame)} predictions -> {out_csv}", file=sys.stderr)
     return frame
