@@ -25,8 +25,18 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 PINNED_GIT_DATE = "2024-01-02T03:04:05+00:00"
 OUTPUTS = ("data", "models", "metrics", "evaluation", "dvc.lock", "dvclive")
-NOT_COPIED = (".git", ".venv", ".dvc/cache", ".dvc/tmp", "__pycache__", "*.egg-info", ".hypothesis", ".pytest_cache",
-              ".ruff_cache", "*.run.json")
+NOT_COPIED = (
+    ".git",
+    ".venv",
+    ".dvc/cache",
+    ".dvc/tmp",
+    "__pycache__",
+    "*.egg-info",
+    ".hypothesis",
+    ".pytest_cache",
+    ".ruff_cache",
+    "*.run.json",
+)
 
 
 def fresh_copy(dest: Path, overrides: dict[str, dict] | None = None) -> Path:
@@ -143,8 +153,10 @@ class Background:
         return self.others_cpu / self.wall if self.wall else 0.0
 
     def describe(self) -> str:
-        return (f"other processes used {self.others_cores:.2f} of {psutil.cpu_count()} cores on average "
-                f"(load average {self.load_start:.2f} -> {self.load_end:.2f})")
+        return (
+            f"other processes used {self.others_cores:.2f} of {psutil.cpu_count()} cores on average "
+            f"(load average {self.load_start:.2f} -> {self.load_end:.2f})"
+        )
 
 
 def _busy() -> float:
@@ -156,8 +168,10 @@ def _own_cpu() -> float:
     """CPU seconds of this process, its live descendants and its reaped children."""
     import resource
 
-    total = sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
-                for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    total = sum(
+        resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
     for child in psutil.Process().children(recursive=True):
         try:
             times = child.cpu_times()
@@ -197,8 +211,7 @@ def machine() -> str:
     except OSError:
         pass
     memory = psutil.virtual_memory().total / 2**30
-    return (f"{psutil.cpu_count()} x {cpu}, {memory:.0f} GiB RAM, Python {platform.python_version()}, "
-            f"torch {torch.__version__}")
+    return f"{psutil.cpu_count()} x {cpu}, {memory:.0f} GiB RAM, Python {platform.python_version()}, torch {torch.__version__}"
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:

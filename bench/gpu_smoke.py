@@ -53,9 +53,18 @@ def main() -> None:
         rows = []
         devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
         for device_name in devices:
-            for mixed in ([False, True] if device_name == "cuda" else [False]):
-                train_params = params.from_dict({"train": {"device": device_name, "epochs": args.epochs, "patience": args.epochs,
-                                                           "batch_size": args.batch_size, "mixed_precision": mixed}}).train
+            for mixed in [False, True] if device_name == "cuda" else [False]:
+                train_params = params.from_dict(
+                    {
+                        "train": {
+                            "device": device_name,
+                            "epochs": args.epochs,
+                            "patience": args.epochs,
+                            "batch_size": args.batch_size,
+                            "mixed_precision": mixed,
+                        }
+                    }
+                ).train
                 prepared = train.prepare(panel, train_params)
                 throughput, peak = run(prepared, train_params, torch.device(device_name))
                 rows.append((device_name, "bf16" if mixed else "fp32", f"{throughput:,.0f}", f"{peak:,.0f}"))

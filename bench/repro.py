@@ -42,8 +42,9 @@ def repro(repo: Path) -> dict:
     marks: list[tuple[str, float]] = []
     log: list[str] = []
     started = time.perf_counter()
-    proc = subprocess.Popen(["dvc", "repro"], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, bufsize=1)
+    proc = subprocess.Popen(
+        ["dvc", "repro"], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    )
     sampler = Sampler(proc.pid).start()
     sampler.set_label("dvc startup")
 
@@ -66,18 +67,26 @@ def repro(repo: Path) -> dict:
     stages = []
     bounds = [*marks, ("end", ended)]
     for (name, begin), (_, finish) in zip(bounds, bounds[1:], strict=False):
-        stages.append({"stage": name, "wall_s": finish - begin, "cpu_s": sampler.cpu.get(name, 0.0),
-                       "peak_rss": sampler.peak.get(name, 0)})
+        stages.append(
+            {"stage": name, "wall_s": finish - begin, "cpu_s": sampler.cpu.get(name, 0.0), "peak_rss": sampler.peak.get(name, 0)}
+        )
     startup = (marks[0][1] if marks else ended) - started
-    return {"total_s": ended - started, "startup_s": startup, "stages": stages, "peak_rss": sampler.overall_peak,
-            "cpu_s": sum(sampler.cpu.values())}
+    return {
+        "total_s": ended - started,
+        "startup_s": startup,
+        "stages": stages,
+        "peak_rss": sampler.overall_peak,
+        "cpu_s": sum(sampler.cpu.values()),
+    }
 
 
 def store_sizes(db: Path) -> dict:
     connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        counts = {t: connection.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                  for (t,) in connection.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
+        counts = {
+            t: connection.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for (t,) in connection.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")
+        }
         try:
             pages = dict(connection.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall())
         except sqlite3.OperationalError:  # SQLite built without dbstat
@@ -92,8 +101,13 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="where the fresh copy goes (default: a temporary directory)")
     parser.add_argument("--runs", type=int, default=5, help="no-op repro/status runs (median reported)")
     parser.add_argument("--busy", type=int, default=0, help="spinning processes to run during the repro (simulated load)")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override a params.yaml value in the copy (YAML value), e.g. data.n_tickers=300")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a params.yaml value in the copy (YAML value), e.g. data.n_tickers=300",
+    )
     args = parser.parse_args()
     overrides: dict[str, dict] = {}
     for item in args.set:
@@ -115,8 +129,10 @@ def main() -> None:
             spinner.wait()
     if args.busy:
         print(f"({args.busy} spinning process(es) kept {args.busy} core(s) busy during the repro)\n")
-    print(f"## dvc repro from scratch: {result['total_s']:.1f} s wall, {result['cpu_s']:.1f} s CPU, "
-          f"peak RSS {mib(result['peak_rss'])}\n")
+    print(
+        f"## dvc repro from scratch: {result['total_s']:.1f} s wall, {result['cpu_s']:.1f} s CPU, "
+        f"peak RSS {mib(result['peak_rss'])}\n"
+    )
     rows = [["(dvc startup)", f"{result['startup_s']:.1f}", "", ""]]
     rows += [[s["stage"], f"{s['wall_s']:.1f}", f"{s['cpu_s']:.1f}", mib(s["peak_rss"])] for s in result["stages"]]
     rows.append(["**total**", f"**{result['total_s']:.1f}**", f"{result['cpu_s']:.1f}", mib(result["peak_rss"])])
@@ -127,18 +143,33 @@ def main() -> None:
     noop = timed_runs(["dvc", "repro"], repo, args.runs, env)
     status = timed_runs(["dvc", "status"], repo, args.runs, env)
     print(f"## no-op commands ({args.runs} runs each)\n")
-    print_table(["command", "median s", "min s", "max s"],
-                [[name, f"{median(t):.2f}", f"{min(t):.2f}", f"{max(t):.2f}"]
-                 for name, t in (("dvc repro (nothing to do)", noop), ("dvc status", status))])
+    print_table(
+        ["command", "median s", "min s", "max s"],
+        [
+            [name, f"{median(t):.2f}", f"{min(t):.2f}", f"{max(t):.2f}"]
+            for name, t in (("dvc repro (nothing to do)", noop), ("dvc status", status))
+        ],
+    )
 
     sizes = store_sizes(repo / "data" / "stock_data.db")
     snapshots, days = sizes["rows"].get("snapshots", 0), sizes["rows"].get("prices", 0)
-    print(f"## data/stock_data.db: {sizes['bytes']:,} bytes; {sizes['bytes'] / max(snapshots, 1):,.0f} bytes per "
-          f"snapshot ({snapshots:,}); {sizes['bytes'] / max(days, 1):,.1f} bytes per ticker-day ({days:,})\n")
-    print_table(["table", "rows", "bytes", "bytes/row", "share of file"],
-                [[t, f"{n:,}", f"{sizes['table_bytes'].get(t, 0):,}",
-                  f"{sizes['table_bytes'].get(t, 0) / max(n, 1):,.1f}", f"{sizes['table_bytes'].get(t, 0) / sizes['bytes']:.1%}"]
-                 for t, n in sorted(sizes["rows"].items(), key=lambda kv: -sizes["table_bytes"].get(kv[0], 0))])
+    print(
+        f"## data/stock_data.db: {sizes['bytes']:,} bytes; {sizes['bytes'] / max(snapshots, 1):,.0f} bytes per "
+        f"snapshot ({snapshots:,}); {sizes['bytes'] / max(days, 1):,.1f} bytes per ticker-day ({days:,})\n"
+    )
+    print_table(
+        ["table", "rows", "bytes", "bytes/row", "share of file"],
+        [
+            [
+                t,
+                f"{n:,}",
+                f"{sizes['table_bytes'].get(t, 0):,}",
+                f"{sizes['table_bytes'].get(t, 0) / max(n, 1):,.1f}",
+                f"{sizes['table_bytes'].get(t, 0) / sizes['bytes']:.1%}",
+            ]
+            for t, n in sorted(sizes["rows"].items(), key=lambda kv: -sizes["table_bytes"].get(kv[0], 0))
+        ],
+    )
 
 
 if __name__ == "__main__":

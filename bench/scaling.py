@@ -97,12 +97,17 @@ def worker(n_tickers: int, base: Path, profile_dir: Path | None) -> None:
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
         extra = {}
         if name == "cache":
-            extra = {"db_bytes": (base / "stock_data.db").stat().st_size,
-                     "raw_bytes": sum(p.stat().st_size for p in (base / "raw").iterdir())}
+            extra = {
+                "db_bytes": (base / "stock_data.db").stat().st_size,
+                "raw_bytes": sum(p.stat().st_size for p in (base / "raw").iterdir()),
+            }
         if name == "train: load + arrays":
             prepared = state["prepared"]
-            extra = {"snapshots": len(prepared.target), "train_rows": int(prepared.masks["train"].sum()),
-                     "arrays_bytes": prepared.past.nbytes + prepared.static.nbytes + prepared.arrays.past.nbytes}
+            extra = {
+                "snapshots": len(prepared.target),
+                "train_rows": int(prepared.masks["train"].sum()),
+                "arrays_bytes": prepared.past.nbytes + prepared.static.nbytes + prepared.arrays.past.nbytes,
+            }
         print(json.dumps({"step": name, "wall_s": wall, "cpu_s": cpu, "peak_rss": memory.current, **extra}), flush=True)
     memory.stop()
 
@@ -149,8 +154,14 @@ def run_size(n_tickers: int, workdir: Path, rss_limit: int, profile: bool) -> di
         outcome = f"killed at {killed[0] / 2**30:.1f} GiB RSS during {current}"
     elif proc.returncode != 0:
         outcome = f"failed during {current}: {error.strip().splitlines()[-1] if error.strip() else proc.returncode}"
-    return {"n": n_tickers, "steps": steps, "outcome": outcome, "peak_rss": peak[0], "others_cores": background.others_cores,
-            "dir": base}
+    return {
+        "n": n_tickers,
+        "steps": steps,
+        "outcome": outcome,
+        "peak_rss": peak[0],
+        "others_cores": background.others_cores,
+        "dir": base,
+    }
 
 
 def print_profile(profile_dir: Path, top: int) -> None:
@@ -198,9 +209,17 @@ def main() -> None:
         cells = [f"{r['steps'][s]['peak_rss'] / 2**20:,.0f}" if s in r["steps"] else "-" for s in STEPS]
         cache_step = r["steps"].get("cache", {})
         arrays = r["steps"].get("train: load + arrays", {})
-        rows.append([f"{r['n']:,}", *cells, f"{r['peak_rss'] / 2**20:,.0f}",
-                     f"{cache_step.get('raw_bytes', 0) / 2**20:,.0f}", f"{cache_step.get('db_bytes', 0) / 2**20:,.0f}",
-                     f"{arrays.get('snapshots', 0):,}", f"{arrays.get('train_rows', 0):,}"])
+        rows.append(
+            [
+                f"{r['n']:,}",
+                *cells,
+                f"{r['peak_rss'] / 2**20:,.0f}",
+                f"{cache_step.get('raw_bytes', 0) / 2**20:,.0f}",
+                f"{cache_step.get('db_bytes', 0) / 2**20:,.0f}",
+                f"{arrays.get('snapshots', 0):,}",
+                f"{arrays.get('train_rows', 0):,}",
+            ]
+        )
     print_table(["tickers", *STEPS, "process peak", "raw MiB", "db MiB", "snapshots", "train rows"], rows)
 
     ok = [r for r in results if r["outcome"] == "ok"]

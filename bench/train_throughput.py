@@ -133,10 +133,14 @@ def main() -> None:
     result = rows[-1][-1]
     rows = [row[:-1] for row in rows]
     busy = f"; {args.busy} spinning process(es) kept {args.busy} core(s) busy throughout" if args.busy else ""
-    print(f"{result['train_rows']:,} training rows per epoch, {result['parameters']:,} parameters, model inputs "
-          f"{result['arrays_mib']:,.0f} MiB, batch size from params.yaml; {args.epochs} timed epochs after one warm-up{busy}\n")
-    print_table(["threads", "train samples/s", "s/epoch", "CPU/wall", "inference samples/s", "peak RSS",
-                 "other processes (cores busy)"], rows)
+    print(
+        f"{result['train_rows']:,} training rows per epoch, {result['parameters']:,} parameters, model inputs "
+        f"{result['arrays_mib']:,.0f} MiB, batch size from params.yaml; {args.epochs} timed epochs after one warm-up{busy}\n"
+    )
+    print_table(
+        ["threads", "train samples/s", "s/epoch", "CPU/wall", "inference samples/s", "peak RSS", "other processes (cores busy)"],
+        rows,
+    )
 
 
 def measure(db: Path, threads: int, extra_env: dict, epochs: int) -> list:
@@ -144,13 +148,23 @@ def measure(db: Path, threads: int, extra_env: dict, epochs: int) -> list:
     with Background() as background:
         out = subprocess.run(
             [sys.executable, __file__, "--worker", str(threads), "--db", str(db), "--epochs", str(epochs)],
-            env={**os.environ, **extra_env}, capture_output=True, text=True, check=True,
+            env={**os.environ, **extra_env},
+            capture_output=True,
+            text=True,
+            check=True,
         )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     label = f"{threads}" + (" (OMP_WAIT_POLICY=PASSIVE)" if extra_env else "")
-    return [label, f"{result['train_samples_per_s']:,.0f}", f"{result['epoch_s']:.2f}",
-            f"{result['cpu_per_wall']:.2f}", f"{result['infer_samples_per_s']:,.0f}",
-            f"{result['peak_rss_mib']:,.0f} MiB", f"{background.others_cores:.2f}", result]
+    return [
+        label,
+        f"{result['train_samples_per_s']:,.0f}",
+        f"{result['epoch_s']:.2f}",
+        f"{result['cpu_per_wall']:.2f}",
+        f"{result['infer_samples_per_s']:,.0f}",
+        f"{result['peak_rss_mib']:,.0f} MiB",
+        f"{background.others_cores:.2f}",
+        result,
+    ]
 
 
 if __name__ == "__main__":

@@ -100,7 +100,11 @@ def free_port() -> int:
 
 
 def wait_until_ready(
-    port: int, proc: subprocess.Popen, log: Path, name: str, probe: Callable[[socket.socket], bool] | None = None,
+    port: int,
+    proc: subprocess.Popen,
+    log: Path,
+    name: str,
+    probe: Callable[[socket.socket], bool] | None = None,
     timeout: float = START_TIMEOUT,
 ) -> None:
     """Poll until ``port`` accepts a connection (and ``probe`` accepts it), or raise with the server's log."""
@@ -184,8 +188,12 @@ def start_sshd(workdir: Path, timeout: float = START_TIMEOUT) -> Iterator[SSHSer
     workdir.mkdir(parents=True, exist_ok=True)
     host_key, client_key = workdir / "ssh_host_ed25519_key", workdir / "id_ed25519"
     for key in (host_key, client_key):
-        subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-C", "invest-test", "-f", str(key)],
-                       check=True, capture_output=True, timeout=30)
+        subprocess.run(
+            [keygen, "-q", "-t", "ed25519", "-N", "", "-C", "invest-test", "-f", str(key)],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
     authorized = workdir / "authorized_keys"
     shutil.copy(client_key.with_suffix(".pub"), authorized)
     authorized.chmod(0o600)
@@ -209,15 +217,19 @@ def start_sshd(workdir: Path, timeout: float = START_TIMEOUT) -> Iterator[SSHSer
         # -D: stay in the foreground (so we own the process), -e: log to stderr (our log file).
         proc = _start([sshd, "-D", "-e", "-f", str(config)], log)
         try:
-            wait_until_ready(port, proc, log, "sshd", probe=lambda s: s.recv(64).startswith(b"SSH-"),
-                             timeout=timeout)
+            wait_until_ready(port, proc, log, "sshd", probe=lambda s: s.recv(64).startswith(b"SSH-"), timeout=timeout)
         except RuntimeError as exc:
             last_error = exc
             stop_process(proc)
             continue
-        server = SSHServer(port=port, user=user, keyfile=client_key,
-                           host_key_line=" ".join(host_key.with_suffix(".pub").read_text().split()[:2]),
-                           proc=proc, log=log)
+        server = SSHServer(
+            port=port,
+            user=user,
+            keyfile=client_key,
+            host_key_line=" ".join(host_key.with_suffix(".pub").read_text().split()[:2]),
+            proc=proc,
+            log=log,
+        )
         try:
             yield server
         finally:
@@ -266,8 +278,22 @@ def start_s3_server(workdir: Path, bucket: str = "dvc", timeout: float = START_T
     last_error: Exception | None = None
     for _attempt in range(3):
         port = free_port()
-        proc = _start([rclone, "serve", "s3", "--addr", f"{HOST}:{port}", "--auth-key", f"{key_id},{secret}",
-                       "--log-level", "NOTICE", str(root)], log, env=env)
+        proc = _start(
+            [
+                rclone,
+                "serve",
+                "s3",
+                "--addr",
+                f"{HOST}:{port}",
+                "--auth-key",
+                f"{key_id},{secret}",
+                "--log-level",
+                "NOTICE",
+                str(root),
+            ],
+            log,
+            env=env,
+        )
         try:
             wait_until_ready(port, proc, log, "rclone serve s3", probe=_http_probe, timeout=timeout)
         except RuntimeError as exc:
@@ -275,8 +301,9 @@ def start_s3_server(workdir: Path, bucket: str = "dvc", timeout: float = START_T
             stop_process(proc)
             continue
         try:
-            yield S3Server(port=port, access_key_id=key_id, secret_access_key=secret, root=root, bucket=bucket,
-                           proc=proc, log=log)
+            yield S3Server(
+                port=port, access_key_id=key_id, secret_access_key=secret, root=root, bucket=bucket, proc=proc, log=log
+            )
         finally:
             stop_process(proc)
         return
@@ -373,46 +400,52 @@ def isolated_env(home: Path) -> dict[str, str]:
         "[user]\n\tname = invest-test\n\temail = invest-test@example.com\n"
         "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n"
     )
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_", "DVC_", "GIT_", "SSH_", "RCLONE_", "XDG_"))}
-    env.update({
-        "HOME": str(home),
-        "PATH": os.pathsep.join([str(VENV_BIN), env.get("PATH", "/usr/bin:/bin")]),
-        "DVC_NO_ANALYTICS": "1",
-        "DVC_SITE_CACHE_DIR": str(home / "dvc-site-cache"),
-        "GIT_TERMINAL_PROMPT": "0",
-        "AWS_CONFIG_FILE": str(home / "no-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-aws-credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DVC_", "GIT_", "SSH_", "RCLONE_", "XDG_"))}
+    env.update(
+        {
+            "HOME": str(home),
+            "PATH": os.pathsep.join([str(VENV_BIN), env.get("PATH", "/usr/bin:/bin")]),
+            "DVC_NO_ANALYTICS": "1",
+            "DVC_SITE_CACHE_DIR": str(home / "dvc-site-cache"),
+            "GIT_TERMINAL_PROMPT": "0",
+            "AWS_CONFIG_FILE": str(home / "no-aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-aws-credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
-def run(args: list[str], cwd: Path, env: dict, check: bool = True, timeout: float = CMD_TIMEOUT,
-        ) -> subprocess.CompletedProcess:
+def run(
+    args: list[str],
+    cwd: Path,
+    env: dict,
+    check: bool = True,
+    timeout: float = CMD_TIMEOUT,
+) -> subprocess.CompletedProcess:
     """Run a command; output goes through temp files (not pipes), so a daemon it leaves behind (dvc's
     queue workers) cannot keep us waiting for EOF."""
     start = time.monotonic()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         try:
-            proc = subprocess.run(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                  timeout=timeout)
+            proc = subprocess.run(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             out.seek(0)
             err.seek(0)
-            raise AssertionError(f"`{' '.join(args)}` timed out after {timeout}s in {cwd}:\n"
-                                 f"{out.read().decode(errors='replace')}\n{err.read().decode(errors='replace')}"
-                                 ) from exc
+            raise AssertionError(
+                f"`{' '.join(args)}` timed out after {timeout}s in {cwd}:\n"
+                f"{out.read().decode(errors='replace')}\n{err.read().decode(errors='replace')}"
+            ) from exc
         out.seek(0)
         err.seek(0)
-        result = subprocess.CompletedProcess(args, proc.returncode, out.read().decode(errors="replace"),
-                                             err.read().decode(errors="replace"))
+        result = subprocess.CompletedProcess(
+            args, proc.returncode, out.read().decode(errors="replace"), err.read().decode(errors="replace")
+        )
     if os.environ.get("INVEST_TEST_TIMINGS"):
         print(f"[{time.monotonic() - start:6.2f}s] {' '.join(map(str, args[-6:]))}", file=sys.stderr)
     if check and result.returncode != 0:
-        raise AssertionError(f"`{' '.join(args)}` failed ({result.returncode}) in {cwd}:\n"
-                             f"{result.stdout}\n{result.stderr}")
+        raise AssertionError(f"`{' '.join(args)}` failed ({result.returncode}) in {cwd}:\n{result.stdout}\n{result.stderr}")
     return result
 
 
@@ -474,8 +507,18 @@ def copy_repo(template: Repo, path: Path) -> Repo:
     return Repo(path, template.env)
 
 
-COPY_IGNORE = (".git", ".dvc", ".venv", "__pycache__", "*.egg-info", ".pytest_cache", ".ruff_cache",
-               ".hypothesis", "dvclive", "*.run.json")
+COPY_IGNORE = (
+    ".git",
+    ".dvc",
+    ".venv",
+    "__pycache__",
+    "*.egg-info",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".hypothesis",
+    "dvclive",
+    "*.run.json",
+)
 
 
 def copy_project(source: Path, ignore: tuple[str, ...] = COPY_IGNORE, after: Populate | None = None) -> Populate:
@@ -554,8 +597,9 @@ def add_bulk_files(repo: Repo, rel: str = "bulk", count: int = 8, size: int = 13
     return names
 
 
-def expected_objects(repo: Repo, files: tuple[str, ...] = ("raw/input.txt", "out/data.bin"),
-                     dirs: tuple[str, ...] = ()) -> set[str]:
+def expected_objects(
+    repo: Repo, files: tuple[str, ...] = ("raw/input.txt", "out/data.bin"), dirs: tuple[str, ...] = ()
+) -> set[str]:
     """The object ids a complete ``dvc push`` sends for these tracked files and ``dvc add``-ed dirs
     (each dir: its ``.dir`` listing plus every file in it)."""
     import hashlib
@@ -636,17 +680,26 @@ def ssh_remote(server: SSHServer, base: Path, name: str = "storage", port: int |
     """``port`` overrides the server's (to go through a proxy; trust the host key on it first)."""
     storage = base / "ssh-remote"
     storage.mkdir(parents=True, exist_ok=True)
-    return Remote("ssh", name, f"ssh://{HOST}{storage}", storage,
-                  options={"port": str(port or server.port)},
-                  local_options={"user": server.user, "keyfile": str(server.keyfile)})
+    return Remote(
+        "ssh",
+        name,
+        f"ssh://{HOST}{storage}",
+        storage,
+        options={"port": str(port or server.port)},
+        local_options={"user": server.user, "keyfile": str(server.keyfile)},
+    )
 
 
 def s3_remote(server: S3Server, prefix: str, name: str = "storage", port: int | None = None) -> Remote:
     """``port`` overrides the endpoint's port (to go through a proxy)."""
-    return Remote("s3", name, f"s3://{server.bucket}/{prefix}", server.root / server.bucket / prefix,
-                  options={"endpointurl": f"http://{HOST}:{port or server.port}"},
-                  local_options={"access_key_id": server.access_key_id,
-                                 "secret_access_key": server.secret_access_key})
+    return Remote(
+        "s3",
+        name,
+        f"s3://{server.bucket}/{prefix}",
+        server.root / server.bucket / prefix,
+        options={"endpointurl": f"http://{HOST}:{port or server.port}"},
+        local_options={"access_key_id": server.access_key_id, "secret_access_key": server.secret_access_key},
+    )
 
 
 # --- killing a process tree ---------------------------------------------------------------------

@@ -65,7 +65,9 @@ def test_two_fresh_repros_write_identical_outputs(tmp_path, monkeypatch):
     procs = {}
     for repo in (first, second):
         env = {**os.environ, "PYTHONPATH": str(repo / "src")}
-        procs[repo] = subprocess.Popen(["dvc", "repro"], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        procs[repo] = subprocess.Popen(
+            ["dvc", "repro"], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
     for repo, proc in procs.items():
         output, _ = proc.communicate(timeout=600)
         assert proc.returncode == 0, f"dvc repro failed in {repo}:\n{output[-4000:]}"

@@ -92,8 +92,14 @@ def test_stage_writes_flat_metrics_predictions_plots_and_report(tmp_path, small_
     predictions = pd.read_csv(tmp_path / "metrics" / "predictions.csv")
     assert {"ticker", "date", "target", "model", "oracle", "ridge", "gbt"} <= set(predictions.columns)
     assert summary["rows"] == len(predictions)
-    for key in ("interval_80_coverage", "mc_interval_95_coverage", "y2017_interval_95_coverage",
-                "vol3_interval_80_coverage", "confidence_q1_mae", "confidence_mae_order"):
+    for key in (
+        "interval_80_coverage",
+        "mc_interval_95_coverage",
+        "y2017_interval_95_coverage",
+        "vol3_interval_80_coverage",
+        "confidence_q1_mae",
+        "confidence_mae_order",
+    ):
         assert key in summary
     assert {"lower_80", "upper_95", "mc_std", "confidence"} <= set(predictions.columns)
     assert "## Prediction intervals" in (tmp_path / "evaluation" / "report.md").read_text()

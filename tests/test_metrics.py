@@ -96,9 +96,7 @@ def test_newey_west_lags_rule() -> None:
 
 def test_nonoverlap_t_uses_calendar_offsets() -> None:
     """Horizon 2 with June missing: offsets are calendar months, not positions."""
-    dates = pd.to_datetime(
-        ["2020-01-31", "2020-02-29", "2020-03-31", "2020-04-30", "2020-05-31", "2020-07-31", "2020-08-31"]
-    )
+    dates = pd.to_datetime(["2020-01-31", "2020-02-29", "2020-03-31", "2020-04-30", "2020-05-31", "2020-07-31", "2020-08-31"])
     ic = pd.Series([1.0, 1.0, 2.0, 1.0, 3.0, 4.0, 5.0], index=dates)
 
     def tstat(v: list[float]) -> float:

@@ -36,8 +36,10 @@ def test_train_writes_the_description_from_the_checkpoint(run):
     assert card["split"] == ckpt["split"]
     meta = ckpt["metadata"]
     assert card["training"]["samples"] == meta["samples"] and card["training"]["period"] == meta["training_period"]
-    assert card["provenance"] == {key: meta[key] for key in ("git_commit", "created", "code_hash", "code_dirty",
-                                                               "data_hash", "package_version", "torch_version")}
+    assert card["provenance"] == {
+        key: meta[key]
+        for key in ("git_commit", "created", "code_hash", "code_dirty", "data_hash", "package_version", "torch_version")
+    }
     assert card["params"]["train"]["hidden_size"] == 8
     if "intervals" in ckpt:
         assert card["intervals"]["levels"] == ckpt["intervals"]["levels"]
@@ -55,8 +57,11 @@ def test_evaluate_completes_the_card_with_headline_metrics(run):
     assert evaluation["oracle_share"] == summary["model_share_of_oracle_ic"]
     assert evaluation["baselines"]["ridge"]["mae"] == summary["ridge_mae"]
     margin = evaluation["margins"]["momentum"]["rank_ic"]
-    assert margin == {"diff": summary["margin_vs_momentum_rank_ic"], "ci_low": summary["margin_vs_momentum_rank_ic_lo"],
-                      "ci_high": summary["margin_vs_momentum_rank_ic_hi"]}
+    assert margin == {
+        "diff": summary["margin_vs_momentum_rank_ic"],
+        "ci_low": summary["margin_vs_momentum_rank_ic_lo"],
+        "ci_high": summary["margin_vs_momentum_rank_ic_hi"],
+    }
     assert set(evaluation["by_year"]) == {"2015", "2016"}
     # the description is the train card's, rebuilt from the same checkpoint
     train_card = _read(run / "model_card.train.json")
@@ -101,8 +106,11 @@ def test_dvc_yaml_gives_each_card_one_owner_and_declares_the_artifact():
 
     def outs(stage):
         spec = pipeline["stages"][stage]
-        return {next(iter(o)) if isinstance(o, dict) else o: (o if isinstance(o, dict) else {})
-                for section in ("outs", "metrics") for o in spec.get(section, [])}
+        return {
+            next(iter(o)) if isinstance(o, dict) else o: (o if isinstance(o, dict) else {})
+            for section in ("outs", "metrics")
+            for o in spec.get(section, [])
+        }
 
     owners = {}
     for stage in pipeline["stages"]:

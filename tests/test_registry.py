@@ -56,12 +56,15 @@ def invest(monkeypatch, capsys, cwd: Path, *args: str) -> tuple[int, str, str]:
 def tagged_repo(tmp_path):
     """A git repo whose dvc.yaml declares the artifact and whose dvc.lock records the model (no DVC needed)."""
     repo = git_repo(tmp_path / "repo")
-    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"train": {"cmd": "true", "outs": ["models/model.pt"]}},
-                                                   "artifacts": ARTIFACTS}))
+    (repo / "dvc.yaml").write_text(
+        yaml.safe_dump({"stages": {"train": {"cmd": "true", "outs": ["models/model.pt"]}}, "artifacts": ARTIFACTS})
+    )
     (repo / "README").write_text("no model yet\n")
     commit(repo, "pipeline without a lock")
-    lock = {"schema": "2.0", "stages": {"train": {"cmd": "true", "outs": [{"path": "models/model.pt", "md5": "0" * 32,
-                                                                            "size": 1, "hash": "md5"}]}}}
+    lock = {
+        "schema": "2.0",
+        "stages": {"train": {"cmd": "true", "outs": [{"path": "models/model.pt", "md5": "0" * 32, "size": 1, "hash": "md5"}]}},
+    }
     (repo / "dvc.lock").write_text(yaml.safe_dump(lock))
     commit(repo, "trained 1")
     return repo
@@ -125,11 +128,15 @@ def test_cli_models_commands(tagged_repo, monkeypatch, capsys):
 def test_get_by_stage_from_a_clone_through_the_dvc_remote(tmp_path, monkeypatch, capsys):
     """A one-stage DVC pipeline, pushed to a local remote; a fresh clone fetches the prod model."""
     repo = git_repo(tmp_path / "origin")
-    make = f"{sys.executable} -c \"import pathlib; pathlib.Path('models').mkdir(exist_ok=True); " \
-           "pathlib.Path('models/model.pt').write_text(pathlib.Path('weights.txt').read_text())\""
-    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"train": {"cmd": make, "deps": ["weights.txt"],
-                                                                        "outs": ["models/model.pt"]}},
-                                                   "artifacts": ARTIFACTS}))
+    make = (
+        f"{sys.executable} -c \"import pathlib; pathlib.Path('models').mkdir(exist_ok=True); "
+        "pathlib.Path('models/model.pt').write_text(pathlib.Path('weights.txt').read_text())\""
+    )
+    (repo / "dvc.yaml").write_text(
+        yaml.safe_dump(
+            {"stages": {"train": {"cmd": make, "deps": ["weights.txt"], "outs": ["models/model.pt"]}}, "artifacts": ARTIFACTS}
+        )
+    )
     (repo / "weights.txt").write_text("weights one\n")
     sh(["dvc", "init", "-q"], repo)
     sh(["dvc", "remote", "add", "-d", "store", str(tmp_path / "remote")], repo)

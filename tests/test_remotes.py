@@ -193,9 +193,7 @@ sys.exit(main(sys.argv[1:]))
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_interrupted_push_resumes(
-    kind: str, request, tmp_path: Path, dvc_env: dict, template: Repo, make_remote
-) -> None:
+def test_interrupted_push_resumes(kind: str, request, tmp_path: Path, dvc_env: dict, template: Repo, make_remote) -> None:
     # 8 x 128 KiB files pushed one at a time at 256 KiB/s through the relay (or 0.3 s per local file
     # copy): the push takes ~4 s and is SIGKILLed once 3 objects have landed on the remote.
     proxy = None
@@ -219,8 +217,9 @@ def test_interrupted_push_resumes(
 
         log = tmp_path / "push.log"
         with open(log, "wb") as out:
-            push = subprocess.Popen(cmd, cwd=a.path, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            push = subprocess.Popen(
+                cmd, cwd=a.path, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         try:
             deadline = time.monotonic() + 60
             while len(remote.objects()) < 3 and push.poll() is None and time.monotonic() < deadline:

@@ -7,8 +7,17 @@ from invest.report import _headline
 
 
 def summary(**margins: tuple[float, float, float]) -> dict:
-    s = {"dates": 60, "rows": 5000, "model_rank_ic": 0.2, "model_rank_ic_t_nw": 5.0, "model_hit_rate": 0.58,
-         "base_rate": 0.48, "best_constant_hit_rate": 0.52, "interval_80_coverage": 0.81, "mc_interval_80_coverage": 0.1}
+    s = {
+        "dates": 60,
+        "rows": 5000,
+        "model_rank_ic": 0.2,
+        "model_rank_ic_t_nw": 5.0,
+        "model_hit_rate": 0.58,
+        "base_rate": 0.48,
+        "best_constant_hit_rate": 0.52,
+        "interval_80_coverage": 0.81,
+        "mc_interval_80_coverage": 0.1,
+    }
     for name, (diff, lo, hi) in margins.items():
         s[f"margin_vs_{name}_rank_ic"], s[f"margin_vs_{name}_rank_ic_lo"], s[f"margin_vs_{name}_rank_ic_hi"] = diff, lo, hi
     return s

@@ -82,9 +82,7 @@ def write(directory, tables: dict[str, pd.DataFrame], fmt: str = "csv") -> None:
 
 
 def params(directory, **changes) -> DataParams:
-    return dataclasses.replace(
-        DataParams(source="files", files_dir=str(directory), start=START, as_of=AS_OF), **changes
-    )
+    return dataclasses.replace(DataParams(source="files", files_dir=str(directory), start=START, as_of=AS_OF), **changes)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
@@ -120,9 +118,7 @@ def test_optional_tables(tmp_path):
     del tables["macro"]
     write(tmp_path, tables)
     result = files.fetch(params(tmp_path), {})
-    assert result.tables["macro"].empty and list(result.tables["macro"].columns) == list(
-        TABLES_BY_NAME["macro"].columns
-    )
+    assert result.tables["macro"].empty and list(result.tables["macro"].columns) == list(TABLES_BY_NAME["macro"].columns)
     assert "oracle" not in result.tables
     oracle = pd.DataFrame({"ticker": ["AAA"], "date": ["2024-01-02"], "expected_return_1y": [0.05]})
     oracle.to_csv(tmp_path / "oracle.csv", index=False)

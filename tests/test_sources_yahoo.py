@@ -167,9 +167,7 @@ def test_report_dates_after_close_window_and_fallback():
 
 def test_statements_tolerate_empty_and_partial_frames():
     assert yahoo.statements_to_fundamentals("X", pd.DataFrame(), pd.DataFrame(), None).empty
-    income = statement_frame(
-        {"Total Revenue": [1.0, np.nan], "Net Income": [np.nan, np.nan]}, ["2024-06-30", "2024-03-31"]
-    )
+    income = statement_frame({"Total Revenue": [1.0, np.nan], "Net Income": [np.nan, np.nan]}, ["2024-06-30", "2024-03-31"])
     out = yahoo.statements_to_fundamentals("X", income, pd.DataFrame(), None)
     assert list(out["period_end"]) == [pd.Timestamp("2024-06-30")]  # the all-empty quarter is dropped
     assert out["revenue"].tolist() == [1.0]

@@ -18,8 +18,17 @@ from invest.market import simulate
 TINY_PARAMS = {
     "data": {"n_tickers": 12, "start": "2010-01-01", "as_of": "2016-12-31", "seed": 5},
     "train": {
-        "horizon": "6m", "train_end": "2013-06-30", "val_end": "2014-12-31", "epochs": 2, "patience": 2,
-        "hidden_size": 8, "attention_heads": 2, "seq_len": 6, "batch_size": 64, "num_threads": 1, "mc_samples": 8,
+        "horizon": "6m",
+        "train_end": "2013-06-30",
+        "val_end": "2014-12-31",
+        "epochs": 2,
+        "patience": 2,
+        "hidden_size": 8,
+        "attention_heads": 2,
+        "seq_len": 6,
+        "batch_size": 64,
+        "num_threads": 1,
+        "mc_samples": 8,
     },
     "evaluate": {"mode": "single", "test_years": [2015], "val_months": 12, "bootstrap_samples": 50, "block_months": 3},
 }

@@ -90,8 +90,19 @@ def train(
     loaded = _params(params)
     if loaded.train.nproc > 1 and not distributed.under_torchrun():
         distributed.preflight(loaded.train.device, db)  # one line here rather than one per worker under torchrun
-        argv = ["train", "--params", str(params), "--db", str(db), "--model", str(model), "--metrics", str(metrics),
-                "--live-dir", str(live_dir)]
+        argv = [
+            "train",
+            "--params",
+            str(params),
+            "--db",
+            str(db),
+            "--model",
+            str(model),
+            "--metrics",
+            str(metrics),
+            "--live-dir",
+            str(live_dir),
+        ]
         raise typer.Exit(distributed.relaunch(loaded.train.nproc, argv))
     stage.main(loaded, db, model, metrics, live_dir)
 
@@ -172,8 +183,10 @@ def models_register(
     from invest import registry
 
     item = registry.register(version, ref=ref, message=message, push=push)
-    print(f"registered {registry.ARTIFACT}@{item.version} at {item.commit[:8]}"
-          + ("" if push else f"; share it with `git push origin {registry.ARTIFACT}@{item.version}` and `dvc push`"))
+    print(
+        f"registered {registry.ARTIFACT}@{item.version} at {item.commit[:8]}"
+        + ("" if push else f"; share it with `git push origin {registry.ARTIFACT}@{item.version}` and `dvc push`")
+    )
 
 
 @models_app.command("promote")

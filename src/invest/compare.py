@@ -73,9 +73,14 @@ def main(
     settings = params.evaluate
     horizon = int(_horizon_months(candidates[0].loaded.checkpoint["target"]["horizon"]))
     result: dict[str, Any] = {
-        "a": candidates[0].source, "b": candidates[1].source, "db": str(db_path),
-        "test_start": str(test_start.date()), "rows": len(frame), "dates": int(frame["date"].nunique()),
-        "first_date": str(frame["date"].min().date()), "last_date": str(frame["date"].max().date()),
+        "a": candidates[0].source,
+        "b": candidates[1].source,
+        "db": str(db_path),
+        "test_start": str(test_start.date()),
+        "rows": len(frame),
+        "dates": int(frame["date"].nunique()),
+        "first_date": str(frame["date"].min().date()),
+        "last_date": str(frame["date"].max().date()),
         "target": dict(candidates[0].loaded.checkpoint["target"]),
     }
     for slot in ("A", "B"):
@@ -119,12 +124,16 @@ def score_rows(panel: Panel, a: LoadedModel, b: LoadedModel) -> tuple[pd.DataFra
         predictions[slot] = predict(loaded, arrays)["prediction"]
     chosen = snapshots.iloc[np.flatnonzero(rows)]
     horizon = ta["horizon"]
-    frame = pd.DataFrame({
-        "date": pd.DatetimeIndex(chosen["date"]), "ticker": chosen["ticker"].to_numpy(),
-        "target": arrays.target,
-        "market_return": (chosen[f"fwd_ret_{horizon}"] - chosen[f"fwd_exc_{horizon}"]).to_numpy(),
-        "A": predictions["A"], "B": predictions["B"],
-    })
+    frame = pd.DataFrame(
+        {
+            "date": pd.DatetimeIndex(chosen["date"]),
+            "ticker": chosen["ticker"].to_numpy(),
+            "target": arrays.target,
+            "market_return": (chosen[f"fwd_ret_{horizon}"] - chosen[f"fwd_exc_{horizon}"]).to_numpy(),
+            "A": predictions["A"],
+            "B": predictions["B"],
+        }
+    )
     return frame, test_start
 
 
@@ -132,8 +141,13 @@ def side(frame: pd.DataFrame, pred: str, horizon_months: int) -> dict[str, float
     ic = metrics.ic_summary(metrics.rank_ic_by_date(frame, pred), horizon_months)
     point = metrics.point_metrics(frame, pred)
     hits = metrics.hit_rates(frame, pred=pred)
-    return {"rank_ic": ic["mean"], "rank_ic_t_nw": ic["t_newey_west"], "mae": point["mae"],
-            "hit_rate": hits.get("hit_rate", float("nan")), "excess_hit_rate": hits.get("excess_hit_rate", float("nan"))}
+    return {
+        "rank_ic": ic["mean"],
+        "rank_ic_t_nw": ic["t_newey_west"],
+        "mae": point["mae"],
+        "hit_rate": hits.get("hit_rate", float("nan")),
+        "excess_hit_rate": hits.get("excess_hit_rate", float("nan")),
+    }
 
 
 def verdict(margin: dict[str, Any]) -> str:
@@ -151,13 +165,18 @@ def verdict(margin: dict[str, Any]) -> str:
 def render(result: dict[str, Any]) -> str:
     a, b = result["a_metrics"], result["b_metrics"]
     rows = [("", "A", "B", "B − A")]
-    for key, name, digits in (("rank_ic", "rank IC", 3), ("rank_ic_t_nw", "rank IC t (NW)", 2), ("mae", "MAE", 4),
-                              ("hit_rate", "hit rate", 3)):
+    for key, name, digits in (
+        ("rank_ic", "rank IC", 3),
+        ("rank_ic_t_nw", "rank IC t (NW)", 2),
+        ("mae", "MAE", 4),
+        ("hit_rate", "hit rate", 3),
+    ):
         diff = None if a.get(key) is None or b.get(key) is None else b[key] - a[key]
         rows.append((name, _fmt(a.get(key), digits), _fmt(b.get(key), digits), _fmt(diff, digits, sign=True)))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    table = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-             for r in rows]
+    table = [
+        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))) for r in rows
+    ]
     margin = result["margin"]
     lines = [
         f"A: {result['a']}",

@@ -159,9 +159,7 @@ def _buckets(frame: pd.DataFrame, n_buckets: int, pred: str) -> pd.Series:
     return bucket.where(size >= n_buckets)
 
 
-def returns_by_bucket(
-    frame: pd.DataFrame, n_buckets: int = 10, pred: str = "prediction", target: str = "target"
-) -> pd.DataFrame:
+def returns_by_bucket(frame: pd.DataFrame, n_buckets: int = 10, pred: str = "prediction", target: str = "target") -> pd.DataFrame:
     """Per predicted bucket (1 = lowest): date-averaged mean prediction and realised target, and n_dates."""
     df = _clean(frame, [pred, target])
     df = df.assign(bucket=_buckets(df, n_buckets, pred)).dropna(subset=["bucket"])

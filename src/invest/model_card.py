@@ -26,8 +26,18 @@ from invest.io import read_json, write_json
 CARD_VERSION = 1
 ARTIFACT = "stock-model"
 BASELINES = ("zero", "historical_mean", "momentum", "ridge", "gbt")
-MODEL_KEYS = ("rank_ic", "rank_ic_std", "icir", "rank_ic_t_nw", "mae", "rmse", "hit_rate", "excess_hit_rate",
-              "quintile_spread", "calibration_slope")
+MODEL_KEYS = (
+    "rank_ic",
+    "rank_ic_std",
+    "icir",
+    "rank_ic_t_nw",
+    "mae",
+    "rmse",
+    "hit_rate",
+    "excess_hit_rate",
+    "quintile_spread",
+    "calibration_slope",
+)
 
 
 def describe(checkpoint: dict[str, Any]) -> dict[str, Any]:
@@ -134,13 +144,19 @@ def headline(summary: dict[str, Any], evaluate_params: Any = None) -> dict[str, 
         for metric in ("rank_ic", "mae"):
             key = f"margin_vs_{name}_{metric}"
             if key in summary:
-                margin[metric] = {"diff": summary.get(key), "ci_low": summary.get(f"{key}_lo"),
-                                  "ci_high": summary.get(f"{key}_hi")}
+                margin[metric] = {
+                    "diff": summary.get(key),
+                    "ci_low": summary.get(f"{key}_lo"),
+                    "ci_high": summary.get(f"{key}_hi"),
+                }
         if margin:
             out["margins"][name] = margin
     out["by_year"] = {
-        year: {"rows": summary.get(f"y{year}_rows"), "rank_ic": summary.get(f"y{year}_model_rank_ic"),
-               "mae": summary.get(f"y{year}_model_mae")}
+        year: {
+            "rows": summary.get(f"y{year}_rows"),
+            "rank_ic": summary.get(f"y{year}_model_rank_ic"),
+            "mae": summary.get(f"y{year}_model_mae"),
+        }
         for year in years
     }
     return out

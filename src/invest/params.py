@@ -170,7 +170,9 @@ class TrainParams:
         levels = self.interval_levels
         _check(
             len(levels) > 0 and all(0 < level < 1 for level in levels) and levels == sorted(set(levels)),
-            "train.interval_levels", "increasing levels between 0 and 1, e.g. [0.8, 0.95]", levels,
+            "train.interval_levels",
+            "increasing levels between 0 and 1, e.g. [0.8, 0.95]",
+            levels,
         )
 
 

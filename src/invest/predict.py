@@ -116,8 +116,13 @@ def stored_tickers(db_path: str | os.PathLike[str]) -> set[str]:
         connection.close()
 
 
-def select_rows(dates: pd.DatetimeIndex, tickers: np.ndarray, wanted: list[str] | None, as_of: str | None,
-                in_store: set[str] | frozenset[str] = frozenset()) -> np.ndarray:
+def select_rows(
+    dates: pd.DatetimeIndex,
+    tickers: np.ndarray,
+    wanted: list[str] | None,
+    as_of: str | None,
+    in_store: set[str] | frozenset[str] = frozenset(),
+) -> np.ndarray:
     """Index of the newest snapshot on or before ``as_of`` per ticker (the wanted ones, or all).
 
     ``in_store`` names tickers the store has prices for, so that one without any snapshot gets
@@ -131,8 +136,10 @@ def select_rows(dates: pd.DatetimeIndex, tickers: np.ndarray, wanted: list[str] 
         except (ValueError, TypeError):
             raise ConfigError(f"--as-of {as_of!r} is not a date; write it as YYYY-MM-DD") from None
         if cutoff < first:
-            raise DataError(f"--as-of {cutoff.date()} is before the first snapshot ({first.date()}); "
-                            f"the store covers {first.date()} to {last.date()}")
+            raise DataError(
+                f"--as-of {cutoff.date()} is before the first snapshot ({first.date()}); "
+                f"the store covers {first.date()} to {last.date()}"
+            )
     known = sorted(set(tickers.tolist()))
     if wanted:
         lookup = {t.upper(): t for t in known}
@@ -169,8 +176,7 @@ def select_rows(dates: pd.DatetimeIndex, tickers: np.ndarray, wanted: list[str] 
     return np.sort(latest["row"].to_numpy())
 
 
-def render(frame: pd.DataFrame, checkpoint: dict[str, Any], levels: list[float], mc_samples: int,
-           has_intervals: bool) -> str:
+def render(frame: pd.DataFrame, checkpoint: dict[str, Any], levels: list[float], mc_samples: int, has_intervals: bool) -> str:
     """An aligned table, best prediction first, returns in percent."""
     target = checkpoint["target"]
     header = ["#", "ticker", "data date", f"predicted {target['horizon']} {target['kind']} return"]
@@ -190,8 +196,10 @@ def render(frame: pd.DataFrame, checkpoint: dict[str, Any], levels: list[float],
         body.append(cells)
     right = {0, 3}
     widths = [max(len(r[i]) for r in (header, *body)) for i in range(len(header))]
-    lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
-             for r in (header, *body)]
+    lines = [
+        "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+        for r in (header, *body)
+    ]
     notes = []
     if not has_intervals:
         notes.append("intervals: n/a (the checkpoint holds no conformal quantiles)")

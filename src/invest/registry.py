@@ -130,8 +130,9 @@ def _check_trained(repo: str | os.PathLike[str], ref: str) -> str:
     return commit
 
 
-def register(version: str, ref: str = "HEAD", repo: str | os.PathLike[str] = ".", message: str | None = None,
-             push: bool = False) -> Version:
+def register(
+    version: str, ref: str = "HEAD", repo: str | os.PathLike[str] = ".", message: str | None = None, push: bool = False
+) -> Version:
     """Tag ``ref`` as ``stock-model@VERSION`` (the commit must hold a trained, locked model)."""
     from gto import api
 
@@ -142,8 +143,9 @@ def register(version: str, ref: str = "HEAD", repo: str | os.PathLike[str] = "."
     return _find(repo, version)
 
 
-def promote(version: str, stage: str, repo: str | os.PathLike[str] = ".", message: str | None = None,
-            push: bool = False) -> Version:
+def promote(
+    version: str, stage: str, repo: str | os.PathLike[str] = ".", message: str | None = None, push: bool = False
+) -> Version:
     """Assign ``stage`` to a registered version (a new ``stock-model#STAGE#N`` tag)."""
     from gto import api
 
@@ -165,12 +167,14 @@ def versions(repo: str | os.PathLike[str] = ".") -> list[Version]:
     for item in shown:
         registrations = item.get("registrations") or []
         when = registrations[0]["created_at"] if registrations else item.get("created_at")
-        out.append(Version(
-            version=item["version"],
-            commit=item["commit_hexsha"],
-            stages=tuple(sorted({stage["stage"] for stage in item.get("stages") or []})),
-            registered_at=when.isoformat() if hasattr(when, "isoformat") else str(when),
-        ))
+        out.append(
+            Version(
+                version=item["version"],
+                commit=item["commit_hexsha"],
+                stages=tuple(sorted({stage["stage"] for stage in item.get("stages") or []})),
+                registered_at=when.isoformat() if hasattr(when, "isoformat") else str(when),
+            )
+        )
     return out
 
 
@@ -217,8 +221,9 @@ def _latest(known: list[Version]) -> Version:
     return max(known, key=key)
 
 
-def get(version_or_stage: str, repo: str = ".", out: str | os.PathLike[str] | None = None,
-        force: bool = False) -> tuple[Version, Path]:
+def get(
+    version_or_stage: str, repo: str = ".", out: str | os.PathLike[str] | None = None, force: bool = False
+) -> tuple[Version, Path]:
     """Download the model of a version or stage with ``dvc artifacts get``; returns it and the file's path.
 
     ``repo`` is this repository (``.``), another clone's path or a git URL; the model comes
@@ -232,8 +237,20 @@ def get(version_or_stage: str, repo: str = ".", out: str | os.PathLike[str] | No
     if target.exists() and not force:
         raise RegistryError(f"{target} already exists; pass --force to overwrite it or --out to choose another path")
     target.parent.mkdir(parents=True, exist_ok=True)
-    args = [sys.executable, "-m", "dvc", "artifacts", "get", str(repo), ARTIFACT, "--rev", resolved.version,
-            "-o", str(target), "--force"]
+    args = [
+        sys.executable,
+        "-m",
+        "dvc",
+        "artifacts",
+        "get",
+        str(repo),
+        ARTIFACT,
+        "--rev",
+        resolved.version,
+        "-o",
+        str(target),
+        "--force",
+    ]
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     try:
         result = subprocess.run(args, capture_output=True, text=True, timeout=1800, env=env)
@@ -261,8 +278,9 @@ def table(rows: list[Version]) -> str:
     header = ("version", "stages", "commit", "registered")
     body = [(v.version, ", ".join(v.stages) or "-", v.commit[:8], v.registered_at) for v in rows]
     widths = [max(len(str(r[i])) for r in (header, *body)) for i in range(len(header))]
-    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-             for row in (header, *body)]
+    lines = [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in (header, *body)
+    ]
     return "\n".join([f"{ARTIFACT}", *lines])
 
 

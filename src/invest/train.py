@@ -307,7 +307,13 @@ def main(
     write_card(Path(model_path).with_name("model_card.train.json"), checkpoint)
     write_json(metrics_path, metrics)
     run_log = Path(model_path).with_suffix(".run.json")  # wall-clock facts live outside the versioned outputs
-    write_json(run_log, {"duration_s": round(time.perf_counter() - started, 2), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                         "head": head_commit()})
+    write_json(
+        run_log,
+        {
+            "duration_s": round(time.perf_counter() - started, 2),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "head": head_commit(),
+        },
+    )
     print(f"train: best epoch {summary['best_epoch']} (val loss {summary['best_val_loss']:.4f}) -> {model_path}", file=sys.stderr)
     distributed.teardown()

@@ -54,9 +54,7 @@ def fetch(params: DataParams, existing: dict[str, pd.DataFrame] | None = None) -
                 tables[table.name] = empty_table(table)
             elif table.required:
                 needed = ", ".join(t.name for t in TABLES if t.required)
-                raise DataError(
-                    f"{root / table.name}.csv (or .parquet) not found; the files source needs {needed} in {root}"
-                )
+                raise DataError(f"{root / table.name}.csv (or .parquet) not found; the files source needs {needed} in {root}")
             continue
         files[table.name] = str(path)
         frame = read_checked(path, table)
@@ -158,15 +156,11 @@ def _typed(values: pd.Series, kind: str, column: str, required: bool, path: Path
         bad = np.flatnonzero(parsed.isna().to_numpy() & ~missing)
         if len(bad):
             i = int(bad[0])
-            raise DataError(
-                f"{path}: {where(i)}: column {column!r} holds {values.iloc[i]!r}, not a date; write YYYY-MM-DD"
-            )
+            raise DataError(f"{path}: {where(i)}: column {column!r} holds {values.iloc[i]!r}, not a date; write YYYY-MM-DD")
         empty = np.flatnonzero(missing)
         if len(empty):
             i = int(empty[0])
-            raise DataError(
-                f"{path}: {where(i)}: column {column!r} is empty ({_rows(len(empty))}); every row needs a date"
-            )
+            raise DataError(f"{path}: {where(i)}: column {column!r} is empty ({_rows(len(empty))}); every row needs a date")
         return parsed.dt.normalize().astype("datetime64[ns]")
     if pd.api.types.is_bool_dtype(values):
         raise DataError(f"{path}: column {column!r} holds true/false values; it must hold numbers")

@@ -49,9 +49,7 @@ def resolve_universe(params: DataParams) -> list[str]:
     for origin, raw in symbols:
         symbol = raw.strip().upper()
         if not _SYMBOL.match(symbol):
-            raise ConfigError(
-                f"{origin}: {raw!r} is not a ticker symbol; write one Yahoo symbol such as AAPL or BRK-B per entry"
-            )
+            raise ConfigError(f"{origin}: {raw!r} is not a ticker symbol; write one Yahoo symbol such as AAPL or BRK-B per entry")
         if symbol not in seen:
             seen.add(symbol)
             out.append(symbol)
@@ -67,9 +65,7 @@ def _read_universe_file(path: str) -> list[tuple[str, str]]:
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(
-            f"data.universe: file {path} not found; create it (one ticker per line) or fix the path"
-        ) from None
+        raise ConfigError(f"data.universe: file {path} not found; create it (one ticker per line) or fix the path") from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
         raise ConfigError(f"data.universe: cannot read {path} ({type(exc).__name__}); give a UTF-8 text file") from None
     symbols = []

@@ -252,9 +252,7 @@ class _Job:
             if ticker in last.index and last[ticker] >= self.as_of:
                 up_to_date.append(ticker)
                 continue
-            begin = (
-                max(self.start, last[ticker] - pd.Timedelta(days=OVERLAP_DAYS)) if ticker in last.index else self.start
-            )
+            begin = max(self.start, last[ticker] - pd.Timedelta(days=OVERLAP_DAYS)) if ticker in last.index else self.start
             plan.setdefault(begin, []).append(ticker)
         batches = [
             (begin, group[i : i + self.params.batch_size])
@@ -290,9 +288,7 @@ class _Job:
         )
         return conform(merged, PRICES, "yfinance prices")
 
-    def _download_batch(
-        self, batch: list[str], begin: pd.Timestamp, kind: str
-    ) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    def _download_batch(self, batch: list[str], begin: pd.Timestamp, kind: str) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
         """Download ``batch`` from ``begin`` to ``as_of``; retry only the symbols still missing."""
         pending = list(batch)
         got: dict[str, pd.DataFrame] = {}
@@ -350,9 +346,7 @@ class _Job:
         if len(stored) and stored["date"].max() >= self.as_of:
             new = None
         else:
-            begin = (
-                max(self.start, stored["date"].max() - pd.Timedelta(days=OVERLAP_DAYS)) if len(stored) else self.start
-            )
+            begin = max(self.start, stored["date"].max() - pd.Timedelta(days=OVERLAP_DAYS)) if len(stored) else self.start
             parts, failed = self._download_batch(list(MARKET_SYMBOLS), begin, "download")
             for symbol, reason in failed.items():
                 self._fail(symbol, "market", reason)
@@ -370,9 +364,7 @@ class _Job:
         stale_before = self.as_of - pd.Timedelta(days=FUNDAMENTALS_STALE_DAYS)
         known = set(stored_companies["ticker"])
         refresh = [
-            t
-            for t in self.tickers
-            if t in priced and (t not in latest.index or latest[t] < stale_before or t not in known)
+            t for t in self.tickers if t in priced and (t not in latest.index or latest[t] < stale_before or t not in known)
         ]
         rows, companies = [], []
         with tqdm(total=len(refresh), desc="yfinance fundamentals", unit="ticker", file=sys.stderr, leave=False) as bar:
@@ -389,9 +381,7 @@ class _Job:
         merged = clip_to_window(FUNDAMENTALS, merge_keyed(stored, new, FUNDAMENTALS), self.start, self.as_of)
         company_frame = pd.DataFrame(companies, columns=list(COMPANIES.columns), dtype=object) if companies else None
         self.report["fundamentals_refreshed"] = len(refresh)
-        return conform(merged, FUNDAMENTALS, "yfinance fundamentals"), merge_keyed(
-            stored_companies, company_frame, COMPANIES
-        )
+        return conform(merged, FUNDAMENTALS, "yfinance fundamentals"), merge_keyed(stored_companies, company_frame, COMPANIES)
 
     def _fetch_one(self, ticker: str) -> tuple[pd.DataFrame | None, dict[str, str] | None]:
         """Statements, earnings dates and labels for one ticker; failures are recorded, never raised."""
@@ -633,9 +623,7 @@ def statements_to_fundamentals(
     """
     frames = [_clean_statement(frame) for frame in (income, balance, cashflow)]
     frames = [frame for frame in frames if frame is not None]
-    periods = (
-        pd.DatetimeIndex(sorted(set().union(*(frame.columns for frame in frames)))) if frames else pd.DatetimeIndex([])
-    )
+    periods = pd.DatetimeIndex(sorted(set().union(*(frame.columns for frame in frames)))) if frames else pd.DatetimeIndex([])
     out = pd.DataFrame({"period_end": periods})
     for column, items in LINE_ITEMS.items():
         value = pd.Series(np.nan, index=periods)
