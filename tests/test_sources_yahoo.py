@@ -436,3 +436,86 @@ def test_schema_tables_used():
     # guards against the schema drifting away from what this source writes
     assert {PRICES.name, COMPANIES.name, FUNDAMENTALS.name, MARKET.name, MACRO.name} <= set(TABLES_BY_NAME)
     assert announcement_stamps()[0].endswith("16:30")
+
+
+# ------------------------------------------------------------------------ malformed payloads
+
+
+class MalformedYahoo(FakeYahoo):
+    """Answers that arrive but are not what yfinance normally returns: per (symbol, attribute), a
+    replacement value; ``garbled_prices``: symbols whose downloaded prices come back as text."""
+
+    def __init__(self, replies: dict[tuple[str, str], object] | None = None, garbled_prices=(), **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.replies = replies or {}
+        self.garbled_prices = set(garbled_prices)
+
+    def download(self, tickers, start=None, end=None, **kwargs):
+        data = super().download(tickers, start=start, end=end, **kwargs)
+        for symbol in self.garbled_prices & set(tickers):
+            columns = [c for c in data.columns if symbol in c]
+            data[columns] = data[columns].astype(object)
+            data.loc[:, columns] = "N/A"
+        return data
+
+    def ticker_factory(self, symbol: str):
+        ticker = super().ticker_factory(symbol)
+        replies = {attribute: value for (who, attribute), value in self.replies.items() if who == symbol}
+        if not replies:
+            return ticker
+
+        class Replaced:
+            def __getattr__(self, name):
+                if name in replies:
+                    self_hit = ticker._yahoo.hit  # still counted as an HTTP call
+                    self_hit(symbol, name)
+                    return replies[name]
+                return getattr(ticker, name)
+
+            def get_earnings_dates(self, *args, **kwargs):
+                if "earnings_dates" in replies:
+                    ticker._yahoo.hit(symbol, "earnings_dates")
+                    return replies["earnings_dates"]
+                return ticker.get_earnings_dates(*args, **kwargs)
+
+        return Replaced()
+
+
+@pytest.mark.parametrize(
+    "replies, reported",
+    [
+        ({("MSFT", "info"): "<html>Will be right back</html>"}, "company info: malformed answer (str, not a mapping)"),
+        ({("MSFT", "info"): {"sector": 42, "industry": None}}, None),  # a mapping without labels: Unknown, as for ETFs
+        (
+            {("MSFT", "quarterly_income_stmt"): pd.DataFrame({"when": ["x"]}, index=["Total Revenue"])},
+            "quarterly income stmt: malformed answer (no numeric values under period-end dates)",
+        ),
+        ({("MSFT", "quarterly_balance_sheet"): "garbage"}, "quarterly balance sheet: malformed answer (str, not a table)"),
+        ({("MSFT", "earnings_dates"): pd.DataFrame({"EPS Estimate": [1.0]}, index=["not a date"])}, None),
+    ],
+    ids=["info-html", "info-wrong-types", "statement-text-columns", "statement-not-a-frame", "earnings-bad-index"],
+)
+def test_a_malformed_answer_for_one_ticker_is_reported_and_never_crashes_the_fetch(replies, reported):
+    result = run(MalformedYahoo(replies))
+    for name in ("prices", "companies", "fundamentals", "market"):
+        conform(result.tables[name], TABLES_BY_NAME[name], name)  # still the raw schema
+    assert set(result.tables["prices"]["ticker"]) == set(UNIVERSE)  # MSFT's prices are kept
+    others = result.tables["fundamentals"][result.tables["fundamentals"]["ticker"] != "MSFT"]
+    assert set(others["ticker"]) == set(UNIVERSE) - {"MSFT"}
+    if reported is None:
+        assert result.failures == {}
+    else:
+        assert set(result.failures) == {"MSFT"} and reported in result.failures["MSFT"]
+    companies = result.tables["companies"].set_index("ticker")
+    if ("MSFT", "info") in replies:
+        assert companies.loc["MSFT", "sector"] == "Unknown"  # never a guessed label
+    if ("MSFT", "earnings_dates") in replies:  # not fatal: report dates fall back to period end + 45 days
+        assert result.report["earnings_dates_failed"] == {"MSFT": "malformed answer (no dates in its index)"}
+        msft = result.tables["fundamentals"][result.tables["fundamentals"]["ticker"] == "MSFT"]
+        assert ((msft["report_date"] - msft["period_end"]).dt.days == 45).all()
+
+
+def test_prices_that_come_back_as_text_are_a_reported_failure():
+    result = run(MalformedYahoo(garbled_prices=["JPM"]))
+    assert set(result.tables["prices"]["ticker"]) == set(UNIVERSE) - {"JPM"}
+    assert "JPM" in result.failures and result.failures["JPM"].startswith("prices")

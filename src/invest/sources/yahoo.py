@@ -396,12 +396,16 @@ class _Job:
             self._fail(ticker, "company info", error)
         elif isinstance(info, dict):
             company = _company_row(ticker, info)
+        elif info is not None:  # an error page or a changed API: labels fall back to Unknown
+            self._fail(ticker, "company info", f"malformed answer ({type(info).__name__}, not a mapping)")
         statements, statement_failed = [], False
         for attribute in STATEMENTS:
             frame, error = self.budget.call("statement", read(attribute))
+            error = error or statement_problem(frame)
             if error:
                 statement_failed = True
                 self._fail(ticker, attribute.replace("_", " "), error)
+                frame = None
             statements.append(frame if isinstance(frame, pd.DataFrame) else None)
         fundamentals = statements_to_fundamentals(ticker, *statements)
         if fundamentals.empty:
@@ -411,6 +415,7 @@ class _Job:
         earnings, error = self.budget.call(
             "earnings_dates", lambda: self.ticker_factory(ticker).get_earnings_dates(limit=EARNINGS_DATES_LIMIT)
         )
+        error = error or earnings_problem(earnings)
         if error:  # not fatal: report_date falls back to period_end + report_lag_days
             self.report.setdefault("earnings_dates_failed", {})[ticker] = error
         fundamentals["report_date"] = report_dates(fundamentals["period_end"], earnings, self.params.report_lag_days)
@@ -641,6 +646,29 @@ def statements_to_fundamentals(
     out.insert(0, "ticker", ticker)
     out["ticker"] = out["ticker"].astype(object)
     return out
+
+
+def statement_problem(frame: Any) -> str | None:
+    """Why a statement answer is unusable (None: usable, or simply empty as for a young company)."""
+    if frame is None or (isinstance(frame, pd.DataFrame) and frame.empty):
+        return None
+    if not isinstance(frame, pd.DataFrame):
+        return f"malformed answer ({type(frame).__name__}, not a table)"
+    cleaned = _clean_statement(frame)
+    if cleaned is None or cleaned.empty or not cleaned.notna().any().any():
+        return "malformed answer (no numeric values under period-end dates)"
+    return None
+
+
+def earnings_problem(earnings: Any) -> str | None:
+    """Why an earnings-dates answer is unusable (None: usable or empty)."""
+    if earnings is None or (isinstance(earnings, pd.DataFrame) and earnings.empty):
+        return None
+    if not isinstance(earnings, pd.DataFrame):
+        return f"malformed answer ({type(earnings).__name__}, not a table)"
+    if _announcement_dates(earnings).empty:
+        return "malformed answer (no dates in its index)"
+    return None
 
 
 def _clean_statement(frame: Any) -> pd.DataFrame | None:
