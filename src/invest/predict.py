@@ -1,7 +1,8 @@
 """``invest predict``: the model's forecast for the latest snapshot of each ticker.
 
-For every ticker (or the ones asked for) the newest snapshot on or before ``as_of`` (default:
-the newest in the store) is scored. Columns of the CSV:
+By default every ticker with a snapshot on the newest date on or before ``as_of`` (default: the
+newest in the store) is scored; tickers whose data stopped earlier (delisted) are named on stderr.
+Tickers asked for by name are scored from their newest snapshot, however old. Columns of the CSV:
 
   ticker, date (the snapshot the inputs come from), prediction (forward return of the model's
   horizon and kind, e.g. 1y excess), mc_std (Monte Carlo dropout spread, when sampled),
