@@ -16,6 +16,9 @@ from invest.schema import TABLES_BY_NAME
 
 REPO = Path(__file__).resolve().parents[1]
 
+# A network small enough to train in seconds; the test params below share it.
+TINY_NETWORK = {"hidden_size": 8, "attention_heads": 2, "seq_len": 6, "batch_size": 64, "num_threads": 1}
+
 # Small enough for seconds, large enough for every stage: 15 tickers, 2010-2018.
 SMALL_PARAMS = {
     "data": {"n_tickers": 15, "start": "2010-01-01", "as_of": "2018-12-31", "seed": 3},
@@ -24,11 +27,7 @@ SMALL_PARAMS = {
         "val_end": "2015-06-30",
         "epochs": 2,
         "patience": 2,
-        "hidden_size": 8,
-        "attention_heads": 2,
-        "seq_len": 6,
-        "batch_size": 64,
-        "num_threads": 1,
+        **TINY_NETWORK,
     },
     "evaluate": {"test_years": [2016, 2017], "val_months": 12, "bootstrap_samples": 50},
 }

@@ -29,6 +29,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from tests.conftest import TINY_NETWORK
 
 from invest import params as params_module
 
@@ -43,11 +44,7 @@ BASE_PARAMS = {
         "val_end": "2015-06-30",
         "epochs": 1,
         "patience": 1,
-        "hidden_size": 8,
-        "attention_heads": 2,
-        "seq_len": 6,
-        "batch_size": 64,
-        "num_threads": 1,
+        **TINY_NETWORK,
         "mc_samples": 4,
         "device": "cpu",
     },

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.conftest import make_dvc_repo
+from tests.conftest import TINY_NETWORK, make_dvc_repo
 
 pytestmark = pytest.mark.slow
 
@@ -31,11 +31,7 @@ PARAMS = {
         "val_end": "2016-06-30",
         "epochs": 2,
         "patience": 2,
-        "hidden_size": 8,
-        "attention_heads": 2,
-        "seq_len": 6,
-        "batch_size": 64,
-        "num_threads": 1,
+        **TINY_NETWORK,
         "mc_samples": 8,
     },
     "evaluate": {"test_years": [2017], "val_months": 12, "bootstrap_samples": 50, "block_months": 3},

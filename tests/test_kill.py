@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.conftest import make_dvc_repo
+from tests.conftest import TINY_NETWORK, make_dvc_repo
 
 pytestmark = pytest.mark.slow
 
@@ -38,11 +38,7 @@ PARAMS_A = {
         "val_end": "2016-06-30",
         "epochs": 20,
         "patience": 20,
-        "hidden_size": 8,
-        "attention_heads": 2,
-        "seq_len": 6,
-        "batch_size": 64,
-        "num_threads": 1,
+        **TINY_NETWORK,
         "mc_samples": 4,
         "device": "cpu",
     },

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from tests.conftest import write_raw
+from tests.conftest import TINY_NETWORK, write_raw
 
 from invest import cache, evaluate, train
 from invest import params as params_module
@@ -23,11 +23,7 @@ TINY_PARAMS = {
         "val_end": "2014-12-31",
         "epochs": 2,
         "patience": 2,
-        "hidden_size": 8,
-        "attention_heads": 2,
-        "seq_len": 6,
-        "batch_size": 64,
-        "num_threads": 1,
+        **TINY_NETWORK,
         "mc_samples": 8,
     },
     "evaluate": {"mode": "single", "test_years": [2015], "val_months": 12, "bootstrap_samples": 50, "block_months": 3},

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from invest.errors import DataError, InvestError, OutputError
+from invest.errors import DataError, OutputError
 from invest.schema import TABLES, TABLES_BY_NAME, Table, conform
 
 
@@ -54,6 +54,15 @@ def write_error(target: str | os.PathLike[str], exc: OSError) -> OutputError:
 
 
 @contextlib.contextmanager
+def output_errors(target: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn an ``OSError`` raised inside into the one-line ``OutputError`` for ``target``."""
+    try:
+        yield
+    except OSError as exc:
+        raise write_error(target, exc) from None
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success move it over ``path``.
 
@@ -61,24 +70,18 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     ``path`` is then untouched and the temporary file removed.
     """
     target = Path(path)
-    try:
+    with output_errors(target):
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as exc:
-        raise write_error(target, exc) from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        try:
+        with output_errors(target):
             yield tmp
             with open(tmp, "rb+") as handle:
                 os.fsync(handle.fileno())
             os.chmod(tmp, _FILE_MODE)
             os.replace(tmp, target)
-        except InvestError:
-            raise
-        except OSError as exc:
-            raise write_error(target, exc) from None
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
@@ -92,13 +95,11 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     never half-written; the old directory is removed after the swap.
     """
     target = Path(path)
-    try:
+    with output_errors(target):
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    except OSError as exc:
-        raise write_error(target, exc) from None
     try:
-        try:
+        with output_errors(target):
             yield tmp
             os.chmod(tmp, _DIR_MODE)
             if target.exists():
@@ -108,10 +109,6 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
                 shutil.rmtree(old, ignore_errors=True)
             else:
                 os.replace(tmp, target)
-        except InvestError:
-            raise
-        except OSError as exc:
-            raise write_error(target, exc) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -142,6 +142,7 @@ def select_rows(
                 f"the store covers {first.date()} to {last.date()}"
             )
     known = sorted(set(tickers.tolist()))
+    in_store_upper = {t.upper() for t in in_store}
     if wanted:
         lookup = {t.upper(): t for t in known}
         resolved = []
@@ -150,7 +151,7 @@ def select_rows(
                 resolved.append(name)
             elif name.upper() in lookup:
                 resolved.append(lookup[name.upper()])
-            elif name in in_store or name.upper() in {t.upper() for t in in_store}:
+            elif name.upper() in in_store_upper:
                 raise DataError(
                     f"ticker {name!r} is in the store but has no snapshot (too little price history for a "
                     "feature window); fetch a longer history (data.start) or leave it out"

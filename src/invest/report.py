@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from invest import metrics
-from invest.io import atomic_path, write_error, write_text
+from invest.io import atomic_path, output_errors, write_text
 from invest.params import Params
 
 PREDICTORS = ("model", "zero", "historical_mean", "momentum", "ridge", "gbt", "oracle")
@@ -112,10 +112,8 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def write_report(report_dir: Path, frame: pd.DataFrame, summary: dict, params: Params) -> None:
-    try:
+    with output_errors(report_dir / "report.md"):  # a file named like the directory, no permission
         report_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:  # a file named like the directory, no permission
-        raise write_error(report_dir / "report.md", exc) from None
     figures = _figures(report_dir, frame, params.evaluate.n_buckets)
     s = summary
     lines = ["# Evaluation report", ""]

@@ -648,27 +648,25 @@ def statements_to_fundamentals(
     return out
 
 
-def statement_problem(frame: Any) -> str | None:
-    """Why a statement answer is unusable (None: usable, or simply empty as for a young company)."""
-    if frame is None or (isinstance(frame, pd.DataFrame) and frame.empty):
+def _table_problem(answer: Any, usable: Callable[[pd.DataFrame], bool], lacking: str) -> str | None:
+    """Why a table answer is unusable; None when usable or simply empty (as for a young company)."""
+    if answer is None or (isinstance(answer, pd.DataFrame) and answer.empty):
         return None
-    if not isinstance(frame, pd.DataFrame):
-        return f"malformed answer ({type(frame).__name__}, not a table)"
-    cleaned = _clean_statement(frame)
-    if cleaned is None or cleaned.empty or not cleaned.notna().any().any():
-        return "malformed answer (no numeric values under period-end dates)"
-    return None
+    if not isinstance(answer, pd.DataFrame):
+        return f"malformed answer ({type(answer).__name__}, not a table)"
+    return None if usable(answer) else f"malformed answer ({lacking})"
+
+
+def statement_problem(frame: Any) -> str | None:
+    def has_numbers(table: pd.DataFrame) -> bool:
+        cleaned = _clean_statement(table)
+        return cleaned is not None and bool(cleaned.notna().to_numpy().any())
+
+    return _table_problem(frame, has_numbers, "no numeric values under period-end dates")
 
 
 def earnings_problem(earnings: Any) -> str | None:
-    """Why an earnings-dates answer is unusable (None: usable or empty)."""
-    if earnings is None or (isinstance(earnings, pd.DataFrame) and earnings.empty):
-        return None
-    if not isinstance(earnings, pd.DataFrame):
-        return f"malformed answer ({type(earnings).__name__}, not a table)"
-    if _announcement_dates(earnings).empty:
-        return "malformed answer (no dates in its index)"
-    return None
+    return _table_problem(earnings, lambda table: not _announcement_dates(table).empty, "no dates in its index")
 
 
 def _clean_statement(frame: Any) -> pd.DataFrame | None:
