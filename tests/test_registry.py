@@ -72,7 +72,8 @@ def tagged_repo(tmp_path):
 
 def test_register_promote_list_and_resolve(tagged_repo):
     repo = str(tagged_repo)
-    first = registry.register("1.0.0", repo=repo)  # the v is optional
+    first, note = registry.register("1.0.0", repo=repo)  # the v is optional
+    assert "no default DVC remote" in note
     assert first.version == "v1.0.0" and first.stages == ()
     assert "stock-model@v1.0.0" in sh(["git", "tag"], tagged_repo).stdout.split()
     assert registry.promote("v1.0.0", "prod", repo=repo).stages == ("prod",)
@@ -163,6 +164,72 @@ def test_get_by_stage_from_a_clone_through_the_dvc_remote(tmp_path, monkeypatch,
     assert version.version == "v2.0.0" and path.read_text() == "weights two\n"
     with pytest.raises(RegistryError, match="no version of stock-model is in stage 'dev'"):
         registry.get("dev", repo=str(clone), out=tmp_path / "dev.pt")
+
+
+def dvc_pipeline(path: Path, remote: Path | None) -> Path:
+    """A git + DVC repo whose one stage copies weights.txt to models/model.pt (the artifact)."""
+    repo = git_repo(path)
+    make = (
+        f"{sys.executable} -c \"import pathlib; pathlib.Path('models').mkdir(exist_ok=True); "
+        "pathlib.Path('models/model.pt').write_text(pathlib.Path('weights.txt').read_text())\""
+    )
+    (repo / "dvc.yaml").write_text(
+        yaml.safe_dump(
+            {"stages": {"train": {"cmd": make, "deps": ["weights.txt"], "outs": ["models/model.pt"]}}, "artifacts": ARTIFACTS}
+        )
+    )
+    (repo / "weights.txt").write_text("weights one\n")
+    sh(["dvc", "init", "-q"], repo)
+    if remote is not None:
+        sh(["dvc", "remote", "add", "-d", "store", str(remote)], repo)
+    sh(["dvc", "repro", "-q"], repo)
+    commit(repo, "model one")
+    return repo
+
+
+def test_register_refuses_a_model_other_clones_could_not_fetch(tmp_path, monkeypatch, capsys):
+    repo = dvc_pipeline(tmp_path / "origin", tmp_path / "remote")
+    with pytest.raises(RegistryError, match=r"models/model.pt of \w{8} \(md5 \w{8}\) is not in the DVC remote 'store'.*dvc push"):
+        registry.register("v1.0.0", repo=str(repo))  # committed, but never pushed
+
+    (repo / "weights.txt").write_text("weights two\n")  # retrained after the commit: dvc.lock is dirty
+    sh(["dvc", "repro", "-q"], repo)
+    code, _, err = invest(monkeypatch, capsys, repo, "models", "register", "v1.0.0", "--push")
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith("Error: uncommitted changes to dvc.lock") and "git add dvc.lock models && git commit" in err
+
+    sh(["git", "checkout", "-q", "--", "dvc.lock", "weights.txt"], repo)  # the lock says model one, the file is model two
+    with pytest.raises(
+        RegistryError, match=r"models/model.pt in the workspace \(md5 \w{8}\) is not the model that dvc.lock at HEAD records"
+    ):
+        registry.register("v1.0.0", repo=str(repo), push=True)
+    assert sh(["git", "tag"], repo).stdout == ""  # nothing was registered
+
+    sh(["dvc", "checkout", "-q", "models/model.pt"], repo)
+    origin = tmp_path / "origin.git"
+    sh(["git", "init", "-q", "--bare", str(origin)], tmp_path)
+    sh(["git", "remote", "add", "origin", str(origin)], repo)
+    sh(["git", "push", "-q", "origin", "main"], repo)
+    code, out, err = invest(monkeypatch, capsys, repo, "models", "register", "v1.0.0", "--push")
+    assert code == 0, err
+    assert "pushed models/model.pt" in err and out.startswith("registered stock-model@v1.0.0")
+
+    clone = tmp_path / "clone"  # a second machine: clone from the git remote, fetch through the DVC remote
+    sh(["git", "clone", "-q", str(origin), str(clone)], tmp_path)
+    code, out, err = invest(monkeypatch, capsys, clone, "models", "get", "v1.0.0", "--out", "fetched.pt")
+    assert code == 0, err
+    assert (clone / "fetched.pt").read_text() == "weights one\n"
+
+
+def test_register_refuses_an_uncommitted_default_remote(tmp_path):
+    repo = dvc_pipeline(tmp_path / "origin", None)
+    sh(["dvc", "remote", "add", "-d", "store", str(tmp_path / "remote")], repo)  # configured, not committed
+    sh(["dvc", "push", "-q"], repo)
+    with pytest.raises(RegistryError, match=r"the default DVC remote 'store' is not committed.*git add .dvc/config"):
+        registry.register("v1.0.0", repo=str(repo))
+    commit(repo, "remote")
+    version, note = registry.register("v1.0.0", repo=str(repo))
+    assert version.version == "v1.0.0" and note is None
 
 
 @pytest.mark.slow

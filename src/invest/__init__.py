@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from invest import numerics
+
+numerics.pin()  # before anything imports numpy or torch: the same bits on every x86-64 CPU
+
 if TYPE_CHECKING:
     from invest.checkpoint import LoadedModel
 

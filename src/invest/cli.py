@@ -177,15 +177,19 @@ def models_register(
     version: Annotated[str, typer.Argument(help="Semantic version, e.g. v1.0.0.")],
     ref: Annotated[str, typer.Option(help="Commit whose dvc.lock holds the trained model.")] = "HEAD",
     message: Annotated[str | None, typer.Option(help="Tag message.")] = None,
-    push: Annotated[bool, typer.Option(help="Push the tag to the git remote.")] = False,
+    push: Annotated[
+        bool, typer.Option(help="Push the model to the default DVC remote if it is missing there, and the tag to git.")
+    ] = False,
 ) -> None:
-    """Register a version of stock-model (git tag stock-model@VERSION)."""
+    """Register a version of stock-model (git tag stock-model@VERSION) once other clones can fetch its model."""
     from invest import registry
 
-    item = registry.register(version, ref=ref, message=message, push=push)
+    item, note = registry.register(version, ref=ref, message=message, push=push)
+    if note:
+        print(f"models: {note}", file=sys.stderr)
     print(
         f"registered {registry.ARTIFACT}@{item.version} at {item.commit[:8]}"
-        + ("" if push else f"; share it with `git push origin {registry.ARTIFACT}@{item.version}` and `dvc push`")
+        + ("" if push else f"; share the tag with `git push origin {registry.ARTIFACT}@{item.version}`")
     )
 
 

@@ -1,6 +1,8 @@
 """The model registry: GTO git tags over the ``stock-model`` artifact declared in dvc.yaml.
 
-* register: ``stock-model@vX.Y.Z`` tag on a commit whose dvc.lock holds a trained model;
+* register: ``stock-model@vX.Y.Z`` tag on a commit whose dvc.lock holds a trained model, only once
+  that model can be fetched by another clone (committed, in the workspace as locked, in the default
+  DVC remote that the commit's .dvc/config names; ``--push`` pushes it);
 * promote:  ``stock-model#STAGE#N`` tag assigning a stage to a registered version;
 * list:     versions, their commits and the stages GTO considers them in;
 * get:      ``dvc artifacts get`` of a version or stage, from this repo or another one.
@@ -8,7 +10,7 @@
 A stage resolves to a version exactly as ``gto show stock-model#STAGE`` does: the version
 whose assignment of that stage is the most recent (one version per stage, by tag time).
 GTO is used through its Python API (``gto.api``); DVC through its command line
-(``python -m dvc``), so this module never touches DVC internals. Every failure is one
+(``python -m dvc``), except one call of its data-cloud API that asks whether the remote holds an object. Every failure is one
 :class:`RegistryError` line.
 """
 
@@ -23,7 +25,6 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -116,31 +117,138 @@ def artifact_path(repo: str | os.PathLike[str] = ".", ref: str = "HEAD") -> str:
     return str(declared["path"])
 
 
-def _check_trained(repo: str | os.PathLike[str], ref: str) -> str:
-    """The commit's hash, after checking that its dvc.lock records the model as a pipeline output."""
-    commit = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").strip()
-    path = artifact_path(repo, commit)
+def _locked_md5(repo: str | os.PathLike[str], commit: str, path: str, ref: str) -> str:
+    """The md5 that ``commit``'s dvc.lock records for the output ``path``."""
     try:
         lock = yaml.safe_load(_git(repo, "show", f"{commit}:dvc.lock")) or {}
     except RegistryError:
         raise RegistryError(f"{ref} has no committed dvc.lock; run `dvc repro`, commit dvc.lock and `dvc push` first") from None
-    outs = [out.get("path") for stage in (lock.get("stages") or {}).values() for out in stage.get("outs") or []]
-    if path not in outs:
-        raise RegistryError(f"dvc.lock at {ref} records no {path}; run `dvc repro`, commit dvc.lock and `dvc push` first")
-    return commit
+    for stage in (lock.get("stages") or {}).values():
+        for out in stage.get("outs") or []:
+            if out.get("path") == path and out.get("md5"):
+                return str(out["md5"])
+    raise RegistryError(f"dvc.lock at {ref} records no {path}; run `dvc repro`, commit dvc.lock and `dvc push` first")
+
+
+def file_md5(path: str | os.PathLike[str]) -> str:
+    """The md5 DVC records for a file (of its bytes)."""
+    import hashlib
+
+    digest = hashlib.md5()  # noqa: S324 - DVC's content address, not a security hash
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_publishable(repo: str | os.PathLike[str], ref: str) -> tuple[str, str, str]:
+    """(commit, artifact path, md5) of a model that another clone will be able to fetch.
+
+    Refuses (RegistryError) when the commit's dvc.lock records no model; and, when ``ref`` is the
+    checked-out commit, when dvc.lock or the model's folder have uncommitted changes or the model
+    file in the workspace is not the one that dvc.lock records (a model trained after the commit).
+    """
+    commit = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").strip()
+    path = artifact_path(repo, commit)
+    md5 = _locked_md5(repo, commit, path, ref)
+    if commit != _git(repo, "rev-parse", "HEAD").strip():
+        return commit, path, md5
+    folder = str(Path(path).parent)
+    dirty = _git(repo, "status", "--porcelain", "--", "dvc.lock", folder).splitlines()
+    if dirty:
+        shown = ", ".join(line[3:] for line in dirty[:4])
+        raise RegistryError(
+            f"uncommitted changes to {shown}: the model in the workspace is not the one {ref} records; "
+            f"commit them first (git add dvc.lock {folder} && git commit) and register again"
+        )
+    workspace = Path(repo, path)
+    if workspace.is_file() and file_md5(workspace) != md5:
+        raise RegistryError(
+            f"{path} in the workspace (md5 {file_md5(workspace)[:8]}) is not the model that dvc.lock at {ref} records "
+            f"(md5 {md5[:8]}); run `dvc repro` and commit its outputs, or restore it with `dvc checkout {path}`"
+        )
+    return commit, path, md5
+
+
+def ensure_in_remote(repo: str | os.PathLike[str], commit: str, path: str, md5: str, push: bool) -> str | None:
+    """Make sure another clone can download the model: it must be in the default DVC remote that
+    ``commit``'s .dvc/config names. Returns a note for the user (None when all is well).
+
+    With ``push`` a missing model is pushed (`dvc push`); without, a missing one is refused.
+    """
+    committed_remote = _default_remote(repo, commit)
+    workspace_remote = _default_remote(repo, None)
+    if committed_remote is None:
+        if workspace_remote is not None:
+            raise RegistryError(
+                f"the default DVC remote {workspace_remote!r} is not committed (.dvc/config at {commit[:8]} names none), "
+                "so other clones cannot download this model; `git add .dvc/config && git commit`, then register again"
+            )
+        return "no default DVC remote: other clones cannot download this model (set one up: docs/remotes.md)"
+    if _remote_has(repo, md5):
+        return None
+    if not push:
+        raise RegistryError(
+            f"{path} of {commit[:8]} (md5 {md5[:8]}) is not in the DVC remote {committed_remote!r}, so `invest models get` "
+            "would fail in other clones; run `dvc push` first, or register with --push"
+        )
+    pushed = subprocess.run(
+        [sys.executable, "-m", "dvc", "push", path],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        env={**os.environ, "DVC_NO_ANALYTICS": "1"},
+    )
+    if pushed.returncode != 0 or not _remote_has(repo, md5):
+        raise RegistryError(
+            f"cannot push {path} to the DVC remote {committed_remote!r}: {_dvc_error(pushed.stderr or pushed.stdout)}"
+        )
+    return f"pushed {path} (md5 {md5[:8]}) to the DVC remote {committed_remote!r}"
+
+
+def _default_remote(repo: str | os.PathLike[str], commit: str | None) -> str | None:
+    """The default remote's name in ``commit``'s .dvc/config, or the workspace's config (incl. .dvc/config.local)."""
+    import configparser
+
+    parser = configparser.ConfigParser()
+    if commit is None:
+        parser.read([Path(repo, ".dvc", "config"), Path(repo, ".dvc", "config.local")])
+    else:
+        try:
+            parser.read_string(_git(repo, "show", f"{commit}:.dvc/config"))
+        except (RegistryError, configparser.Error):
+            return None
+    return parser.get("core", "remote", fallback=None) or None
+
+
+def _remote_has(repo: str | os.PathLike[str], md5: str) -> bool:
+    """Whether the default DVC remote holds the object ``md5`` (DVC's data-cloud API)."""
+    from dvc.repo import Repo
+
+    try:
+        with Repo(str(repo)) as dvc_repo:
+            return bool(dvc_repo.cloud.get_remote_odb(None, "register").exists(md5))
+    except Exception as exc:  # noqa: BLE001 - unreachable server, bad credentials, ...: one line
+        raise RegistryError(f"cannot check the DVC remote: {_one_line(exc)}") from None
 
 
 def register(
     version: str, ref: str = "HEAD", repo: str | os.PathLike[str] = ".", message: str | None = None, push: bool = False
-) -> Version:
-    """Tag ``ref`` as ``stock-model@VERSION`` (the commit must hold a trained, locked model)."""
+) -> tuple[Version, str | None]:
+    """Tag ``ref`` as ``stock-model@VERSION`` once the model it records is fetchable by other clones.
+
+    ``push``: push the model to the default DVC remote when missing there, and the tag to git's origin.
+    Returns the version and a note for the user (None when there is nothing to say).
+    """
     from gto import api
 
     version = normalise_version(version)
-    commit = _check_trained(repo, ref)
+    commit, path, md5 = check_publishable(repo, ref)
+    note = ensure_in_remote(repo, commit, path, md5, push)
     with _gto(f"cannot register {version}"):
         api.register(str(repo), ARTIFACT, commit, version=version, message=message, push=push)
-    return _find(repo, version)
+    return _find(repo, version), note
 
 
 def promote(
@@ -282,7 +390,3 @@ def table(rows: list[Version]) -> str:
         "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in (header, *body)
     ]
     return "\n".join([f"{ARTIFACT}", *lines])
-
-
-def as_dict(item: Version) -> dict[str, Any]:
-    return {"version": item.version, "commit": item.commit, "stages": list(item.stages), "registered_at": item.registered_at}

@@ -35,6 +35,7 @@ def write_store(path: str | os.PathLike[str], tables: dict[str, pd.DataFrame], m
         tmp.unlink()
         try:
             _write_all(tmp, tables, meta)
+            _stamp_writer_version(tmp)
         except sqlite3.Error as exc:  # "database or disk is full", "unable to open database file", ...
             raise OutputError(
                 f"cannot write {path} ({exc}); free disk space or make {Path(path).parent} writable, then rerun; "
@@ -62,6 +63,19 @@ def _write_all(tmp: Path, tables: dict[str, pd.DataFrame], meta: dict[str, objec
         connection.execute("VACUUM")
     finally:
         connection.close()
+
+
+# SQLite stamps the version of the library that last wrote a file into its header (bytes 96-99,
+# informational only: SQLite never reads it back). Pythons link different SQLite releases, so the
+# stamp alone would make the same data hash differently on another machine; write a fixed one.
+WRITER_VERSION_OFFSET = 96
+WRITER_VERSION_STAMP = (3_000_000).to_bytes(4, "big")  # "3.0.0"
+
+
+def _stamp_writer_version(path: Path) -> None:
+    with open(path, "r+b") as handle:
+        handle.seek(WRITER_VERSION_OFFSET)
+        handle.write(WRITER_VERSION_STAMP)
 
 
 def _write_frame(connection: sqlite3.Connection, name: str, frame: pd.DataFrame, key: Sequence[str], rowid: bool = False) -> None:
