@@ -16,11 +16,12 @@ from pathlib import Path
 
 import torch
 
-from invest import cache, params, train
-from invest.dataset import load_panel
-from invest.io import write_table
-from invest.market import simulate
-from invest.schema import TABLES_BY_NAME
+from invest import cache, params
+from invest.data.market import simulate
+from invest.data.panel import load_panel
+from invest.data.raw import write_table
+from invest.data.schema import TABLES_BY_NAME
+from invest.modelling import training
 
 
 def run(prepared, train_params, device: torch.device) -> tuple[float, float]:
@@ -28,7 +29,7 @@ def run(prepared, train_params, device: torch.device) -> tuple[float, float]:
         torch.cuda.reset_peak_memory_stats()
         torch.cuda.synchronize()
     started = time.perf_counter()
-    train.fit(prepared, train_params, device)
+    training.fit(prepared, train_params, device)
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - started
@@ -48,7 +49,7 @@ def main() -> None:
         for name, frame in simulate(args.tickers, seed=1).items():
             write_table(base / "raw", TABLES_BY_NAME[name], frame)
         defaults = params.from_dict({})
-        cache.main(defaults, base / "raw", base / "db.sqlite")
+        cache.main(defaults, raw_dir=base / "raw", db_path=base / "db.sqlite")
         panel = load_panel(base / "db.sqlite")
         rows = []
         devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -65,7 +66,7 @@ def main() -> None:
                         }
                     }
                 ).train
-                prepared = train.prepare(panel, train_params)
+                prepared = training.prepare(panel, train_params)
                 throughput, peak = run(prepared, train_params, torch.device(device_name))
                 rows.append((device_name, "bf16" if mixed else "fp32", f"{throughput:,.0f}", f"{peak:,.0f}"))
     name = torch.cuda.get_device_name() if torch.cuda.is_available() else "no CUDA device"

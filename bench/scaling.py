@@ -62,9 +62,9 @@ def worker(n_tickers: int, base: Path, profile_dir: Path | None) -> None:
     """Run the steps for one size; one JSON line per step on stdout (flushed, so a killed run still reports)."""
     from invest import cache, fetch, validate
     from invest import params as params_module
-    from invest.dataset import load_panel
-    from invest.device import resolve_device
-    from invest.train import fit, prepare
+    from invest.data.panel import load_panel
+    from invest.modelling.device import resolve_device
+    from invest.modelling.training import fit, prepare
 
     params = params_module.load(REPO / "params.yaml")
     params = replace(params, data=replace(params.data, n_tickers=n_tickers), train=replace(params.train, epochs=1))
@@ -78,9 +78,9 @@ def worker(n_tickers: int, base: Path, profile_dir: Path | None) -> None:
         fit(state["prepared"], params.train, resolve_device("cpu"))
 
     steps = {
-        "fetch": lambda: fetch.main(params, base / "raw", base / "fetch.json"),
-        "validate": lambda: validate.main(params, base / "raw", base / "quality.json"),
-        "cache": lambda: cache.main(params, base / "raw", base / "stock_data.db"),
+        "fetch": lambda: fetch.main(params, raw_dir=base / "raw", report_path=base / "fetch.json"),
+        "validate": lambda: validate.main(params, raw_dir=base / "raw", report_path=base / "quality.json"),
+        "cache": lambda: cache.main(params, raw_dir=base / "raw", db_path=base / "stock_data.db"),
         "train: load + arrays": train_arrays,
         "train: 1 epoch": train_epoch,
     }

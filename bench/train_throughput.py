@@ -34,11 +34,12 @@ def worker(db: Path, threads: int, epochs: int) -> dict:
     from torch import nn
 
     from invest import params as params_module
-    from invest.dataset import load_panel
-    from invest.train import build_network, prepare, seed_everything
+    from invest.data.panel import load_panel
+    from invest.modelling.training import build_network, configure_runtime, prepare, seed
 
     train_params = params_module.load(REPO / "params.yaml").train
-    seed_everything(train_params.seed, threads)
+    configure_runtime(threads)
+    seed(train_params.seed)
     rss_before = _rss()
     prepared = prepare(load_panel(db), train_params)
     network = build_network(prepared, train_params)
@@ -96,9 +97,9 @@ def build_default_store(base: Path) -> Path:
     from invest import params as params_module
 
     params = params_module.load(REPO / "params.yaml")
-    fetch.main(params, base / "raw", base / "fetch.json")
-    validate.main(params, base / "raw", base / "quality.json")
-    cache.main(params, base / "raw", base / "stock_data.db")
+    fetch.main(params, raw_dir=base / "raw", report_path=base / "fetch.json")
+    validate.main(params, raw_dir=base / "raw", report_path=base / "quality.json")
+    cache.main(params, raw_dir=base / "raw", db_path=base / "stock_data.db")
     return base / "stock_data.db"
 
 

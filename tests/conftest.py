@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,11 +11,25 @@ import pytest
 import yaml
 
 from invest import params as params_module
-from invest.io import write_table
-from invest.market import simulate
-from invest.schema import TABLES_BY_NAME
+from invest.data.market import simulate
+from invest.data.raw import write_table
+from invest.data.schema import TABLES_BY_NAME
 
 REPO = Path(__file__).resolve().parents[1]
+# each stage's command line, as dvc.yaml runs it (the one place its paths are written)
+STAGE_ARGS = {
+    name: shlex.split(stage["cmd"])[1:] for name, stage in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].items()
+}
+
+
+def invest_args(*args: str) -> list[str]:
+    """``invest <args>`` with a bare stage name expanded to its dvc.yaml command line (paths included)."""
+    head = [a for a in args[:1] if a == "--debug"]
+    rest = list(args[len(head) :])
+    if rest and rest[0] in STAGE_ARGS:
+        rest = [*STAGE_ARGS[rest[0]], *rest[1:]]
+    return [*head, *rest]
+
 
 # A network small enough to train in seconds; the test params below share it.
 TINY_NETWORK = {"hidden_size": 8, "attention_heads": 2, "seq_len": 6, "batch_size": 64, "num_threads": 1}
@@ -62,7 +77,7 @@ def small_store(tmp_path_factory, small_tables: dict) -> Path:
     base = tmp_path_factory.mktemp("store")
     write_raw(base / "raw", small_tables)
     db = base / "stock_data.db"
-    cache.main(params_module.from_dict(SMALL_PARAMS), base / "raw", db)
+    cache.main(params_module.from_dict(SMALL_PARAMS), raw_dir=base / "raw", db_path=db)
     return db
 
 
@@ -90,3 +105,37 @@ def run(args: list[str], cwd: Path, check: bool = True, timeout: float = 600) ->
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def run_train(
+    params: params_module.Params, db: Path, model: Path, metrics: Path | None = None, live_dir: Path | None = None
+) -> Path:
+    """``train.main`` with the pipeline's file layout beside ``model`` (card, run log, metrics, curves)."""
+    from invest import train
+
+    train.main(
+        params,
+        db_path=db,
+        model_path=model,
+        card_path=model.with_name("model_card.train.json"),
+        metrics_path=metrics or model.with_suffix(".json"),
+        live_dir=live_dir or model.parent / f"live_{model.stem}",
+        run_log=model.with_suffix(".run.json"),
+    )
+    return model
+
+
+def run_evaluate(params: params_module.Params, db: Path, model: Path, out_dir: Path, report_dir: Path) -> None:
+    """``evaluate.main`` writing eval.json, predictions.csv and plots/ to ``out_dir``, the card beside the model."""
+    from invest import evaluate
+
+    evaluate.main(
+        params,
+        db_path=db,
+        model_path=model,
+        metrics_path=out_dir / "eval.json",
+        predictions_path=out_dir / "predictions.csv",
+        plots_dir=out_dir / "plots",
+        report_dir=report_dir,
+        card_path=model.with_name("model_card.json"),
+    )

@@ -29,11 +29,10 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from tests.conftest import TINY_NETWORK
+from tests.conftest import REPO, TINY_NETWORK, invest_args, run_train
 
 from invest import params as params_module
 
-REPO = Path(__file__).resolve().parents[1]
 CATALOGUE = REPO / "docs" / "bad_inputs.md"
 
 # the small simulated market of tests/conftest.py (15 tickers, 2010-2018) and a one-epoch model
@@ -190,7 +189,7 @@ def _newco_store(workdir: Path) -> None:
     from invest import cache
 
     _raw("prices", _few_days_ticker)(workdir)
-    cache.main(params_module.from_dict(BASE_PARAMS), workdir / "data" / "raw", workdir / "data" / "stock_data.db")
+    cache.main(params_module.from_dict(BASE_PARAMS), raw_dir=workdir / "data" / "raw", db_path=workdir / "data" / "stock_data.db")
 
 
 # ---------------------------------------------------------------- checks for rows that succeed
@@ -680,7 +679,7 @@ CASES = [
     Case(
         "model-bare-state-dict",
         ("evaluate",),
-        "Error: models/model.pt is a bare state dict or another format, not an invest checkpoint; build the network with LSTMTransformerNetwork(temporal_features=..., static_features=...) and call load_state_dict, or retrain",
+        "Error: models/model.pt is a bare state dict or another format, not an invest checkpoint; build the network with LSTMTransformerNetwork.from_config(ModelConfig.from_params(TrainParams(), n_temporal, n_static)) and call load_state_dict, or retrain",
         needs=("db", "model"),
         setup=_checkpoint(lambda checkpoint: checkpoint["state_dict"]),
     ),
@@ -795,11 +794,10 @@ assert len({case.id for case in CASES}) == len(CASES)
 @pytest.fixture(scope="session")
 def built(small_store: Path, tmp_path_factory) -> dict[str, Path]:
     """Raw tables, a store and a one-epoch checkpoint of the small market, built once."""
-    from invest import train
 
     base = tmp_path_factory.mktemp("bad_inputs")
     model = base / "models" / "model.pt"
-    train.main(params_module.from_dict(BASE_PARAMS), small_store, model, base / "train.json", base / "live")
+    run_train(params_module.from_dict(BASE_PARAMS), small_store, model, base / "train.json", base / "live")
     prices = pd.read_parquet(small_store.parent / "raw" / "prices.parquet")
     files = base / "files"
     files.mkdir()
@@ -827,6 +825,7 @@ def prepare(case: Case, workdir: Path, built: dict[str, Path]) -> None:
         for section, values in case.params.items():
             merged.setdefault(section, {}).update(values)
         (workdir / "params.yaml").write_text(yaml.safe_dump(merged, sort_keys=False))
+    shutil.copy(REPO / "dvc.yaml", workdir / "dvc.yaml")  # predict finds the store and the model through it
     targets = {"raw": "data/raw", "db": "data/stock_data.db", "model": "models/model.pt", "files": "files"}
     for need in case.needs:
         source, target = built[need], workdir / targets[need]
@@ -848,7 +847,7 @@ def run_invest(args: tuple[str, ...], cwd: Path) -> tuple[int, str]:
     old_cwd, old_argv, old_debug = os.getcwd(), sys.argv, cli.State.debug
     code = 0
     os.chdir(cwd)
-    sys.argv = ["invest", *args]
+    sys.argv = ["invest", *invest_args(*args)]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         for hidden in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
@@ -900,7 +899,9 @@ def test_bad_input(case: Case, built, tmp_path, monkeypatch):
 
 def invest_process(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {key: value for key, value in os.environ.items() if key != "INVEST_DEBUG"}
-    return subprocess.run([sys.executable, "-m", "invest", *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "invest", *invest_args(*args)], cwd=cwd, capture_output=True, text=True, timeout=300, env=env
+    )
 
 
 @pytest.mark.parametrize("case_id", ["raw-missing-column", "cli-unknown-option"])

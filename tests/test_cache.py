@@ -2,8 +2,8 @@ import sqlite3
 
 import pytest
 
-from invest import features, store
 from invest.cache import build_tables, main
+from invest.data import features, store
 from invest.errors import DataError
 from invest.params import CacheParams
 
@@ -78,8 +78,8 @@ def test_an_older_schema_asks_for_a_rebuild(tmp_path, small_store):
 
 def test_main_writes_atomically_and_replaces(tmp_path, raw_dir, small_params):
     db = tmp_path / "out.db"
-    main(small_params, raw_dir, db)
+    main(small_params, raw_dir=raw_dir, db_path=db)
     first = db.read_bytes()
-    main(small_params, raw_dir, db)
+    main(small_params, raw_dir=raw_dir, db_path=db)
     assert db.read_bytes() == first  # same input, same bytes
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.db")] == []

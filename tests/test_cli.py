@@ -2,10 +2,13 @@ import subprocess
 import sys
 
 import pytest
+from tests.conftest import invest_args
 
 
 def invest(*args: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "invest", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "invest", *invest_args(*args)], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_help_lists_every_stage(tmp_path):

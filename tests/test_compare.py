@@ -3,9 +3,10 @@ import sys
 
 import pandas as pd
 import pytest
+from tests.conftest import run_train
 from tests.tiny_pipeline import TINY_PARAMS, build_store, tiny_params
 
-from invest import compare, train
+from invest import compare
 from invest.errors import DataError
 from invest.params import from_dict
 
@@ -26,7 +27,7 @@ def models(tmp_path_factory):
         paths = {}
         for name, raw in (("a", tiny_params()), ("b", tiny_params(seed=7)), ("c", tiny_params(val_end="2015-03-31"))):
             paths[name] = base / f"{name}.pt"
-            train.main(from_dict(raw), db, paths[name], base / f"{name}.json", base / f"live_{name}")
+            run_train(from_dict(raw), db, paths[name], base / f"{name}.json", base / f"live_{name}")
     return db, paths
 
 
@@ -67,7 +68,7 @@ def test_models_of_different_targets_are_refused(models, tmp_path, monkeypatch):
     db, paths = models
     monkeypatch.chdir(tmp_path)
     other = tmp_path / "raw.pt"
-    train.main(from_dict(tiny_params(target="raw")), db, other, tmp_path / "t.json", tmp_path / "live")
+    run_train(from_dict(tiny_params(target="raw")), db, other, tmp_path / "t.json", tmp_path / "live")
     with pytest.raises(DataError, match="A predicts 6m excess returns and B 6m raw returns"):
         compare.main(PARAMS, db, str(paths["a"]), str(other), echo=False)
 

@@ -3,10 +3,14 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from tests.conftest import SMALL_PARAMS, write_raw
+from tests.conftest import SMALL_PARAMS, run_evaluate, run_train, write_raw
 
-from invest import cache, evaluate, train
-from invest.market import simulate
+from invest import cache
+from invest.data.features import MOMENTUM
+from invest.data.market import simulate
+from invest.data.panel import load_panel
+from invest.evaluation import predictors, scoring, summary, walk_forward
+from invest.modelling import splits
 from invest.params import from_dict
 
 CONTROL_PARAMS = {
@@ -30,22 +34,19 @@ CONTROL_PARAMS = {
 def control_store(tmp_path_factory):
     base = tmp_path_factory.mktemp("controls")
     write_raw(base / "raw", simulate(40, "2006-01-01", "2018-12-31", seed=11))
-    cache.main(from_dict(CONTROL_PARAMS), base / "raw", base / "db.sqlite")
+    cache.main(from_dict(CONTROL_PARAMS), raw_dir=base / "raw", db_path=base / "db.sqlite")
     return base / "db.sqlite"
 
 
 def _walk_forward(store, control):
     params = from_dict({**CONTROL_PARAMS, "train": {**CONTROL_PARAMS["train"], "control": control}})
-    from invest.dataset import load_panel
-
-    panel = load_panel(store)
-    frame = evaluate.add_oracle(evaluate.run_walk_forward(panel, params), panel)
-    return frame, evaluate.summarise(frame, params)
+    frame = walk_forward.walk_forward(load_panel(store), params)
+    return frame, summary.flatten(scoring.evaluate_predictions(frame, predictors.baseline_names(), params))
 
 
 def test_walk_forward_never_trains_on_labels_that_reach_the_test_year():
     for year in (2016, 2020):
-        split = evaluate.walk_forward_split(year, 12, 24)
+        split = splits.walk_forward(year, 12, 24)
         test_start = pd.Timestamp(f"{year}-01-01")
         assert split.val_end + pd.DateOffset(months=12) < test_start  # validation labels end before the test year
         assert split.train_end + pd.DateOffset(months=12) <= split.val_start
@@ -73,8 +74,8 @@ def test_features_from_the_future_look_too_good(control_store):
 
 def test_stage_writes_flat_metrics_predictions_plots_and_report(tmp_path, small_store, small_params, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    train.main(small_params, small_store, tmp_path / "model.pt", tmp_path / "train.json", tmp_path / "live")
-    evaluate.main(small_params, small_store, tmp_path / "model.pt", tmp_path / "metrics", tmp_path / "evaluation")
+    run_train(small_params, small_store, tmp_path / "model.pt", tmp_path / "train.json", tmp_path / "live")
+    run_evaluate(small_params, small_store, tmp_path / "model.pt", tmp_path / "metrics", tmp_path / "evaluation")
     summary = json.loads((tmp_path / "metrics" / "eval.json").read_text())
     assert all(not isinstance(value, (dict, list)) for value in summary.values())
     for key in (
@@ -114,17 +115,40 @@ def test_stage_writes_flat_metrics_predictions_plots_and_report(tmp_path, small_
 def test_single_split_mode_scores_the_trained_checkpoint(tmp_path, small_store, monkeypatch):
     monkeypatch.chdir(tmp_path)
     params = from_dict({**SMALL_PARAMS, "evaluate": {**SMALL_PARAMS["evaluate"], "mode": "single"}})
-    train.main(params, small_store, tmp_path / "model.pt", tmp_path / "train.json", tmp_path / "live")
-    evaluate.main(params, small_store, tmp_path / "model.pt", tmp_path / "metrics", tmp_path / "evaluation")
+    run_train(params, small_store, tmp_path / "model.pt", tmp_path / "train.json", tmp_path / "live")
+    run_evaluate(params, small_store, tmp_path / "model.pt", tmp_path / "metrics", tmp_path / "evaluation")
     predictions = pd.read_csv(tmp_path / "metrics" / "predictions.csv", parse_dates=["date"])
     assert predictions["date"].min() > pd.Timestamp("2016-06-30")
     assert np.isfinite(predictions["model"]).all()
 
 
 def test_test_years_without_labels_are_a_clear_error(small_store):
-    from invest.dataset import load_panel
+    from invest.data.panel import load_panel
     from invest.errors import ConfigError
+    from invest.evaluation import walk_forward
 
     params = from_dict({**SMALL_PARAMS, "evaluate": {**SMALL_PARAMS["evaluate"], "test_years": [2018]}})
     with pytest.raises(ConfigError, match="evaluate.test_years: 2018 has no snapshots with known 1y returns"):
-        evaluate.run_walk_forward(load_panel(small_store), params)
+        walk_forward.walk_forward(load_panel(small_store), params)
+
+
+def test_a_registered_predictor_is_scored_everywhere(tmp_path, small_store, small_params):
+    """Adding a baseline is one decorated function: it reaches eval.json, predictions, the card and the report."""
+
+    @predictors.register("contrarian")
+    def contrarian(fold: predictors.Fold) -> predictors.Prediction:
+        return predictors.Prediction(-fold.last_step(MOMENTUM)[fold.test_rows])
+
+    try:
+        run_train(small_params, small_store, tmp_path / "model.pt", tmp_path / "train.json", tmp_path / "live")
+        run_evaluate(small_params, small_store, tmp_path / "model.pt", tmp_path / "metrics", tmp_path / "evaluation")
+    finally:
+        predictors.unregister("contrarian")
+    flat = json.loads((tmp_path / "metrics" / "eval.json").read_text())
+    assert {"contrarian_rank_ic", "contrarian_mae", "margin_vs_contrarian_rank_ic_lo", "y2016_contrarian_rank_ic"} <= set(flat)
+    assert "contrarian" in pd.read_csv(tmp_path / "metrics" / "predictions.csv").columns
+    card = json.loads((tmp_path / "model_card.json").read_text())
+    assert "contrarian" in card["evaluation"]["baselines"] and "contrarian" in card["evaluation"]["margins"]
+    report = (tmp_path / "evaluation" / "report.md").read_text()
+    assert "| contrarian |" in report and "contrarian" in report.splitlines()[2]  # the headline judges it too
+    assert "contrarian" not in predictors.registered()

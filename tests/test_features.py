@@ -4,8 +4,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from invest import features
 from invest.cache import build_tables
+from invest.data import features
 from invest.params import CacheParams
 
 FEATURE_COLUMNS = list(features.TEMPORAL_FEATURES)

@@ -3,7 +3,7 @@
 * raw-table readers: ``schema.conform`` on arbitrary frames, ``io.read_table`` on arbitrary
   bytes, damaged Parquet files and arbitrary frames written as Parquet;
 * the params loader: arbitrary YAML-ish mappings and arbitrary text give ``Params`` or ``ConfigError``;
-* the feature builders (``cache.build_tables``, which runs every function of ``invest.features``)
+* the feature builders (``cache.build_tables``, which runs every function of ``invest.data.features``)
   on arbitrary small price panels give tables or ``DataError``;
 * the files source on arbitrary CSV cells and text;
 * point in time: deleting every raw row dated after t leaves every feature at dates <= t unchanged.
@@ -26,12 +26,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from invest import cache, features
+from invest import cache
 from invest import params as params_module
+from invest.data import features
+from invest.data.raw import read_table
+from invest.data.schema import FUNDAMENTAL_FIELDS, GICS_SECTORS, MACRO_SERIES, TABLES, TABLES_BY_NAME, conform
 from invest.errors import ConfigError, DataError
-from invest.io import read_table
 from invest.params import CacheParams
-from invest.schema import FUNDAMENTAL_FIELDS, GICS_SECTORS, MACRO_SERIES, TABLES, TABLES_BY_NAME, conform
 
 
 def fuzz(examples: int) -> settings:
@@ -393,7 +394,7 @@ def test_found_by_fuzzing_a_single_day_of_data():
 
 # ---------------------------------------------------------------- the files source
 
-files = pytest.importorskip("invest.sources.files")
+files = pytest.importorskip("invest.data.sources.files")
 CELLS = st.one_of(
     st.sampled_from(
         [
@@ -454,7 +455,7 @@ def test_files_source_reads_arbitrary_csv_or_says_what_is_wrong(table, data, tmp
 
 @pytest.fixture(scope="module")
 def small_market() -> dict[str, pd.DataFrame]:
-    from invest.market import simulate
+    from invest.data.market import simulate
 
     return simulate(8, "2012-01-01", "2016-12-31", seed=9)
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.conftest import TINY_NETWORK, make_dvc_repo
+from tests.conftest import TINY_NETWORK, invest_args, make_dvc_repo
 
 pytestmark = pytest.mark.slow
 
@@ -95,7 +95,7 @@ def invest(stage: str, workdir: Path) -> float:
     """Run a stage to completion; its duration in seconds."""
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "invest", stage], cwd=workdir, capture_output=True, text=True, timeout=300, env=env()
+        [sys.executable, "-m", "invest", *invest_args(stage)], cwd=workdir, capture_output=True, text=True, timeout=300, env=env()
     )
     assert result.returncode == 0, f"invest {stage} failed:\n{result.stderr}"
     return time.perf_counter() - started

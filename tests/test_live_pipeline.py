@@ -9,9 +9,9 @@ from tests.fixtures.yahoo import FakeYahoo
 
 from invest import validate
 from invest.cache import build_tables
-from invest.io import read_raw
+from invest.data.raw import read_raw
+from invest.data.sources import files, sim, yahoo
 from invest.params import CacheParams, DataParams, ValidateParams
-from invest.sources import files, sim, yahoo
 
 UNIVERSE = ["AAPL", "MSFT", "BRK-B", "JPM", "XOM", "KO"]
 

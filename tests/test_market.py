@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from invest.market import simulate
-from invest.schema import GICS_SECTORS, TABLES_BY_NAME, conform
+from invest.data.market import simulate
+from invest.data.schema import GICS_SECTORS, TABLES_BY_NAME, conform
 
 
 def test_same_seed_same_tables_other_seed_other_tables():

@@ -1,4 +1,4 @@
-"""Tests for invest.metrics: hand-computed cases, library cross-checks and properties."""
+"""Tests for invest.evaluation.metrics: hand-computed cases, library cross-checks and properties."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import spearmanr
 
-from invest import metrics as m
+from invest.evaluation import metrics as m
 
 
 def make_frame(n_dates: int = 24, n_tickers: int = 20, noise: float = 1.0, seed: int = 0) -> pd.DataFrame:

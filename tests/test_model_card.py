@@ -1,12 +1,16 @@
 import json
 
+import pandas as pd
 import pytest
 import yaml
 from tests.conftest import REPO
-from tests.tiny_pipeline import build_store, train_and_evaluate
+from tests.tiny_pipeline import TINY_PARAMS, build_store, train_and_evaluate
 
-from invest import checkpoint, model_card
 from invest.errors import DataError
+from invest.evaluation import model_card, predictors, scoring
+from invest.evaluation.scoring import Evaluation
+from invest.modelling import checkpoint
+from invest.params import from_dict
 
 
 @pytest.fixture(scope="module")
@@ -69,34 +73,52 @@ def test_evaluate_completes_the_card_with_headline_metrics(run):
     assert {k: v for k, v in card.items() if k not in strip} == {k: v for k, v in train_card.items() if k not in strip}
 
 
+def tiny_evaluation(**model_scores: float) -> Evaluation:
+    """An Evaluation of two predictions with the given scores for the network."""
+    frame = pd.DataFrame({"date": pd.to_datetime(["2020-01-31", "2020-02-29"]), "model": [0.1, 0.2]})
+    return Evaluation(
+        frame=frame,
+        predictors=["model"],
+        baselines=[],
+        scores=pd.DataFrame({key: [value] for key, value in model_scores.items()}, index=["model"]).reindex(
+            columns=list(model_card.MODEL_KEYS)
+        ),
+        base_rates={"base_rate": 0.5},
+        margins=pd.DataFrame(columns=["rank_ic", "rank_ic_lo", "rank_ic_hi", "mae", "mae_lo", "mae_hi"]),
+        by_year=pd.DataFrame({"rows": [2], "model_rank_ic": [model_scores.get("rank_ic")], "model_mae": [0.2]}, index=[2020]),
+        coverage=None,
+        confidence=None,
+    )
+
+
 def test_the_card_is_deterministic(run, tmp_path):
     ckpt = checkpoint.load(run / "model.pt")
     model_card.write_card(tmp_path / "a.json", ckpt)
     model_card.write_card(tmp_path / "b.json", checkpoint.load(run / "model.pt"))
     assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
     assert (tmp_path / "a.json").read_bytes() == (run / "model_card.train.json").read_bytes()
-    summary = _read(run / "metrics" / "eval.json")
-    from tests.tiny_pipeline import TINY_PARAMS
-
-    from invest.params import from_dict
-
-    model_card.complete_card(tmp_path / "c.json", summary, ckpt, from_dict(TINY_PARAMS).evaluate)
-    assert (tmp_path / "c.json").read_bytes() == (run / "model_card.json").read_bytes()
+    frame = pd.read_csv(run / "metrics" / "predictions.csv", parse_dates=["date"])
+    params = from_dict(TINY_PARAMS)
+    for name in ("c", "d"):
+        evaluation = scoring.evaluate_predictions(frame, predictors.baseline_names(), params)
+        model_card.complete_card(tmp_path / f"{name}.json", evaluation, ckpt, params.evaluate)
+    assert (tmp_path / "c.json").read_bytes() == (tmp_path / "d.json").read_bytes()
 
 
 def test_complete_card_without_a_checkpoint_reads_the_existing_card(run, tmp_path):
     card = tmp_path / "card.json"
     card.write_bytes((run / "model_card.train.json").read_bytes())
-    done = model_card.complete_card(card, {"rows": 10, "dates": 2, "model_rank_ic": 0.1, "model_mae": 0.2})
-    assert done["status"] == "evaluated" and done["evaluation"]["model"] == {"rank_ic": 0.1, "mae": 0.2}
+    done = model_card.complete_card(card, tiny_evaluation(rank_ic=0.1, mae=0.2))
+    assert done["status"] == "evaluated" and done["evaluation"]["model"]["rank_ic"] == 0.1
+    assert done["evaluation"]["model"]["mae"] == 0.2 and done["evaluation"]["rows"] == 2
     assert _read(card) == done
     with pytest.raises(DataError, match="not found"):
-        model_card.complete_card(tmp_path / "missing.json", {"rows": 1})
+        model_card.complete_card(tmp_path / "missing.json", tiny_evaluation())
 
 
 def test_non_finite_values_become_null(run, tmp_path):
     ckpt = checkpoint.load(run / "model.pt")
-    done = model_card.complete_card(tmp_path / "c.json", {"rows": 1, "model_rank_ic": float("nan")}, ckpt)
+    done = model_card.complete_card(tmp_path / "c.json", tiny_evaluation(rank_ic=float("nan")), ckpt)
     assert done["evaluation"]["model"]["rank_ic"] is None
     assert "NaN" not in (tmp_path / "c.json").read_text()
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from invest import numerics
-from invest.store import WRITER_VERSION_OFFSET, WRITER_VERSION_STAMP
+from invest.data.store import WRITER_VERSION_OFFSET, WRITER_VERSION_STAMP
 
 
 def test_pin_sets_every_variable_and_keeps_a_users_choice():

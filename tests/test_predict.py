@@ -6,8 +6,9 @@ import pytest
 import torch
 from tests.tiny_pipeline import TINY_PARAMS, build_store, train_and_evaluate
 
-from invest import checkpoint, predict
+from invest import predict
 from invest.errors import ConfigError, DataError
+from invest.modelling import checkpoint
 from invest.params import from_dict
 
 PARAMS = from_dict(TINY_PARAMS)
@@ -121,7 +122,7 @@ def test_a_delisted_ticker_is_left_out_by_default_and_scored_when_named(trained,
     from tests.conftest import write_raw
 
     from invest import cache
-    from invest.market import simulate
+    from invest.data.market import simulate
 
     _, model, _ = trained
     tables = simulate(12, "2010-01-01", "2016-12-31", seed=5)
@@ -129,7 +130,7 @@ def test_a_delisted_ticker_is_left_out_by_default_and_scored_when_named(trained,
     tables["prices"] = prices[(prices["ticker"] != "S004") | (prices["date"] < "2015-10-01")]  # S004 stops trading
     write_raw(tmp_path / "raw", tables)
     db = tmp_path / "stock_data.db"
-    cache.main(PARAMS, tmp_path / "raw", db)
+    cache.main(PARAMS, raw_dir=tmp_path / "raw", db_path=db)
 
     frame = predict.main(PARAMS, db, model, None)
     assert "S004" not in set(frame["ticker"]) and (frame["date"] == "2016-12-30").all() and len(frame) == 11

@@ -5,15 +5,21 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from invest.provenance import PACKAGE_DIR, code_version, module_closure
+from invest.modelling.provenance import PACKAGE_DIR, code_version, module_closure
 
 SOURCES = {
     "__init__.py": "from invest.model import Net\n",
     "errors.py": "class E(Exception):\n    pass\n",
-    "train.py": "from invest import model\nfrom invest.errors import E\n\ndef main():\n    from invest.io import save\n",
+    "train.py": (
+        "from typing import TYPE_CHECKING\nfrom invest import model\nfrom invest.errors import E\n"
+        "from invest.lib.scaling import Scaler\n\nif TYPE_CHECKING:\n    from invest import predict\n\n"
+        "def main():\n    from invest.io import save\n"
+    ),
     "model.py": "class Net:\n    pass\n",
     "io.py": "def save():\n    pass\n",
     "predict.py": "from invest.model import Net\n",
+    "lib/__init__.py": "NAME = 'model'\n",
+    "lib/scaling.py": "class Scaler:\n    pass\n",
 }
 
 
@@ -26,6 +32,7 @@ def make_repo(tmp_path: Path) -> tuple[Path, Path]:
     package = repo / "src" / "invest"
     package.mkdir(parents=True)
     for name, text in SOURCES.items():
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
         (package / name).write_text(text)
     git(repo, "init", "-q", "-b", "main")
     git(repo, "config", "user.email", "t@example.com")
@@ -36,13 +43,17 @@ def make_repo(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_the_closure_follows_imports_also_inside_functions_and_skips_shared_modules(tmp_path):
+    """Imports inside functions count, a subpackage's __init__ counts, type-hint-only imports do not."""
     _, package = make_repo(tmp_path)
-    assert list(module_closure("invest.train", package)) == ["invest.io", "invest.model", "invest.train"]
+    closure = list(module_closure("invest.train", package))
+    assert closure == ["invest.io", "invest.lib", "invest.lib.scaling", "invest.model", "invest.train"]
 
 
 def test_the_real_train_stage_depends_on_its_model_but_not_on_the_cli():
     closure = module_closure("invest.train", PACKAGE_DIR)
-    assert {"invest.train", "invest.model", "invest.checkpoint", "invest.provenance"} <= set(closure)
+    assert {"invest.train", "invest.modelling.model", "invest.modelling.checkpoint", "invest.modelling.provenance"} <= set(
+        closure
+    )
     assert not {"invest.cli", "invest.params", "invest.predict"} & set(closure)
 
 
@@ -75,6 +86,7 @@ def test_outside_git_only_the_hash_is_known(tmp_path):
     package = tmp_path / "invest"
     package.mkdir()
     for name, text in SOURCES.items():
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
         (package / name).write_text(text)
     version = code_version("invest.train", package)
     assert version["git_commit"] is None and version["code_dirty"] is None and len(version["code_hash"]) == 64

@@ -1,31 +1,40 @@
-"""The report's first paragraph states every ranking baseline, won or not."""
+"""The report's first paragraph states every ranking baseline, won or not, and the intervals' coverage."""
 
 from __future__ import annotations
 
+import pandas as pd
+
 from invest import params as params_module
-from invest.report import _headline
+from invest.evaluation.report import headline
+from invest.evaluation.scoring import Evaluation
 
 
-def summary(**margins: tuple[float, float, float]) -> dict:
-    s = {
-        "dates": 60,
-        "rows": 5000,
-        "model_rank_ic": 0.2,
-        "model_rank_ic_t_nw": 5.0,
-        "model_hit_rate": 0.58,
-        "base_rate": 0.48,
-        "best_constant_hit_rate": 0.52,
-        "interval_80_coverage": 0.81,
-        "mc_interval_80_coverage": 0.1,
-    }
-    for name, (diff, lo, hi) in margins.items():
-        s[f"margin_vs_{name}_rank_ic"], s[f"margin_vs_{name}_rank_ic_lo"], s[f"margin_vs_{name}_rank_ic_hi"] = diff, lo, hi
-    return s
+def evaluation(**margins: tuple[float, float, float]) -> Evaluation:
+    frame = pd.DataFrame({"date": pd.to_datetime(["2020-01-31", "2020-02-29"]), "model": [0.1, 0.2]})
+    scores = pd.DataFrame({"rank_ic": [0.2], "rank_ic_t_nw": [5.0], "hit_rate": [0.58]}, index=["model"])
+    table = pd.DataFrame.from_dict(
+        {name: {"rank_ic": d, "rank_ic_lo": lo, "rank_ic_hi": hi} for name, (d, lo, hi) in margins.items()}, orient="index"
+    )
+    coverage = pd.DataFrame(
+        [("calibrated", 0.8, "pooled", "all", 0.81, 0.3, 100), ("mc_dropout", 0.8, "pooled", "all", 0.1, 0.05, 100)],
+        columns=["kind", "level", "group", "bucket", "coverage", "width", "n"],
+    )
+    return Evaluation(
+        frame=frame,
+        predictors=["model", *margins],
+        baselines=list(margins),
+        scores=scores,
+        base_rates={"base_rate": 0.48, "best_constant_hit_rate": 0.52},
+        margins=table,
+        by_year=pd.DataFrame(),
+        coverage=coverage,
+        confidence=None,
+    )
 
 
 def test_a_baseline_the_model_does_not_beat_is_said_so():
-    text = _headline(
-        summary(momentum=(0.2, 0.1, 0.3), ridge=(0.02, -0.01, 0.06), gbt=(-0.05, -0.08, -0.02)),
+    text = headline(
+        evaluation(momentum=(0.2, 0.1, 0.3), ridge=(0.02, -0.01, 0.06), gbt=(-0.05, -0.08, -0.02)),
         params_module.from_dict({}),
     )
     assert "beats momentum by 0.200 rank IC" in text

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from invest.data.schema import TABLES_BY_NAME, conform
+from invest.data.sources import files
 from invest.errors import ConfigError, DataError
 from invest.params import DataParams
-from invest.schema import TABLES_BY_NAME, conform
-from invest.sources import files
 
 START, AS_OF = "2024-01-01", "2024-01-05"
 

@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 import requests
 
+from invest.data.schema import COMPANIES, FUNDAMENTALS, GICS_SECTORS, MACRO, MARKET, PRICES, TABLES_BY_NAME, conform
+from invest.data.sources import yahoo
+from invest.data.sources.retry import CallBudget, retry_after_seconds
+from invest.data.sources.universe import DEFAULT_UNIVERSE, resolve_universe
 from invest.errors import ConfigError, FetchError
 from invest.params import DataParams
-from invest.schema import COMPANIES, FUNDAMENTALS, GICS_SECTORS, MACRO, MARKET, PRICES, TABLES_BY_NAME, conform
-from invest.sources import yahoo
-from invest.sources.base import CallBudget, retry_after_seconds
-from invest.sources.universe import DEFAULT_UNIVERSE, resolve_universe
 
 try:  # tests/ is on sys.path (pytest's default rootdir insertion) ...
     from fixtures.yahoo import (
@@ -402,7 +402,6 @@ def test_fred_macro_series_with_release_lags(monkeypatch):
 
 def test_default_universe():
     assert len(DEFAULT_UNIVERSE) == 104 and len(set(DEFAULT_UNIVERSE)) == 104
-    assert yahoo.DEFAULT_UNIVERSE is DEFAULT_UNIVERSE
     assert resolve_universe(DataParams(universe=[])) == list(DEFAULT_UNIVERSE)
     assert resolve_universe(DataParams(universe=["aapl", "MSFT", "AAPL"])) == ["AAPL", "MSFT"]
 
@@ -427,7 +426,9 @@ def test_universe_file_errors(tmp_path, content, match):
 
 
 def test_importing_invest_sources_does_not_import_yfinance():
-    code = "import sys, invest.sources, invest.sources.yahoo, invest.sources.files; print('yfinance' in sys.modules)"
+    code = (
+        "import sys, invest.data.sources, invest.data.sources.yahoo, invest.data.sources.files; print('yfinance' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

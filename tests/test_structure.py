@@ -1,16 +1,34 @@
-"""Meta-tests that keep the layout honest: dvc.yaml, modules, params and CLI agree."""
+"""Meta-tests that keep the layout honest: dvc.yaml, modules, layers, params and CLI agree."""
 
+import ast
 import importlib
+from pathlib import Path
 
 import typer.testing
 import yaml
 from tests.conftest import REPO
 
 from invest import cli, params
-from invest.provenance import module_closure
+from invest.modelling.provenance import module_closure
 
 PIPELINE = yaml.safe_load((REPO / "dvc.yaml").read_text())
 STAGES = ("fetch", "validate", "cache", "train", "evaluate")
+PACKAGE = REPO / "src" / "invest"
+ALWAYS = {"src/invest/numerics.py"}  # imported by `import invest` itself: it pins the numerics of every stage
+# Who may import whom (docs/architecture.md): each library layer only itself and the layers below;
+# stages and commands sit on top of everything.
+LAYERS = ("base", "data", "modelling", "evaluation", "commands")
+BASE = {"errors", "params", "io", "numerics", "pipeline"}
+
+
+def kind(module: str) -> str:
+    """The layer of ``invest.<name>...`` (the package itself is the public facade, on top)."""
+    name = module.split(".")[1] if "." in module else "commands"
+    return name if name in LAYERS else "base" if name in BASE else "commands"
+
+
+def code_deps(stage: str) -> set[str]:
+    return {dep for dep in PIPELINE["stages"][stage]["deps"] if dep.startswith("src/")}
 
 
 def test_stages_are_in_order_and_each_has_a_module_with_main():
@@ -28,14 +46,55 @@ def test_each_stage_reads_its_own_params_section():
     assert set(params.Params.__dataclass_fields__) == {"data", "validate", "cache", "train", "evaluate"}
 
 
-def test_stage_deps_cover_every_module_the_stage_imports():
-    """If editing a module a stage imports doesn't rerun the stage, the lockfile lies."""
+def test_stage_deps_are_exactly_the_modules_the_stage_imports():
+    """If editing a module a stage imports doesn't rerun the stage, the lockfile lies; a dep it does
+    not import reruns it for nothing."""
     for stage in STAGES:  # params/errors/cli changes are config-level (provenance.SHARED_MODULES)
-        deps = PIPELINE["stages"][stage]["deps"]
-        for module in module_closure(f"invest.{stage}", REPO / "src" / "invest"):
-            relative = "src/" + module.replace(".", "/")
-            covered = any(dep == relative + ".py" or relative.startswith(dep + "/") or dep == relative for dep in deps)
-            assert covered, f"stage {stage} imports {module} but dvc.yaml does not list it in deps"
+        files = {str(path.relative_to(REPO)) for path in module_closure(f"invest.{stage}", PACKAGE).values()}
+        deps = code_deps(stage)
+        covered = {f for f in files if any(f == dep or f.startswith(dep + "/") for dep in deps)}
+        assert covered == files, f"stage {stage} imports {sorted(files - covered)} but dvc.yaml does not list them in deps"
+        for dep in deps - ALWAYS:
+            inside = [f for f in files if f == dep or f.startswith(dep + "/")]
+            assert inside, f"stage {stage} lists {dep} in deps but never imports it"
+            if (REPO / dep).is_dir():
+                every = {str(p.relative_to(REPO)) for p in (REPO / dep).rglob("*.py")}
+                assert every <= files, f"stage {stage} lists the folder {dep} but imports only part of it"
+        assert ALWAYS <= deps
+
+
+def _imports(path: Path) -> set[str]:
+    """invest modules a file imports at run time (not under ``if TYPE_CHECKING:``)."""
+    tree = ast.parse(path.read_text())
+    hidden = {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING"
+        for n in ast.walk(node)
+    }
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in hidden:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("invest"):
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("invest"))
+    return found
+
+
+def test_no_stage_imports_another_stage_and_libraries_import_only_lower_layers():
+    stages = {f"invest.{stage}" for stage in STAGES}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")
+        imported = {name for name in _imports(path) if name != "invest"}
+        if module in stages:
+            others = (stages - {module}) & imported
+            assert not others, f"stage {module} imports {sorted(others)}: move what they share into a library module"
+        rank = LAYERS.index(kind(module))
+        above = sorted(name for name in imported if LAYERS.index(kind(name)) > rank)
+        assert not above, f"{module} ({kind(module)} layer) imports {above} from a layer above it"
 
 
 def test_every_cli_command_has_help():
@@ -50,3 +109,18 @@ def test_no_outputs_or_data_are_tracked_by_git():
 
     tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True).stdout.split()
     assert not [f for f in tracked if f.endswith((".pt", ".db", ".parquet"))]
+
+
+def test_modules_and_functions_stay_small():
+    """No module over ~350 lines and no function over ~60 (docs/architecture.md names the exceptions)."""
+    # params: one frozen dataclass per params.yaml section with its range checks; market: the simulator,
+    # whose docstring documents the generating process and whose historical paths are data tables
+    exceptions = {"invest/params.py", "invest/data/market.py"}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = str(path.relative_to(PACKAGE.parent))
+        lines = path.read_text().count("\n")
+        assert lines <= 360 or name in exceptions, f"{name} has {lines} lines"
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                assert length <= 62, f"{name}: {node.name} is {length} lines long"

@@ -4,19 +4,21 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from tests.conftest import SMALL_PARAMS
+from tests.conftest import SMALL_PARAMS, run_train
 
-from invest import checkpoint, train
-from invest.dataset import Split, load_panel
-from invest.device import resolve_device
+from invest.data import features
+from invest.data.panel import load_panel
 from invest.errors import DataError, DeviceError
+from invest.modelling import checkpoint, training
+from invest.modelling.device import resolve_device
+from invest.modelling.splits import Split
 from invest.params import from_dict
 
 
 @pytest.fixture
 def trained(tmp_path, small_store, small_params, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    train.main(small_params, small_store, tmp_path / "model.pt", tmp_path / "train.json", tmp_path / "live")
+    run_train(small_params, small_store, tmp_path / "model.pt", tmp_path / "train.json", tmp_path / "live")
     return tmp_path
 
 
@@ -25,7 +27,7 @@ def test_two_epoch_training_writes_a_self_describing_checkpoint(trained, small_s
     ckpt = loaded.checkpoint
     panel = load_panel(small_store)
     assert ckpt["static_features"] == panel.static_features
-    assert ckpt["temporal_features"] == [*panel.temporal_features, checkpoint.STEP_MASK]
+    assert ckpt["temporal_features"] == [*panel.temporal_features, features.STEP_MASK]
     assert ckpt["target"] == {"horizon": "1y", "kind": "excess", "column": "fwd_exc_1y", "seq_len": 6}
     assert ckpt["metadata"]["samples"]["train"] > 0
     assert not loaded.network.training
@@ -39,7 +41,7 @@ def test_same_seed_same_weights_and_mixed_precision_is_cuda_only(tmp_path, small
     monkeypatch.chdir(tmp_path)
     for name, mixed in (("a", False), ("b", True)):
         params = from_dict({**SMALL_PARAMS, "train": {**SMALL_PARAMS["train"], "device": "cpu", "mixed_precision": mixed}})
-        train.main(params, small_store, tmp_path / f"{name}.pt", tmp_path / f"{name}.json", tmp_path / f"live_{name}")
+        run_train(params, small_store, tmp_path / f"{name}.pt", tmp_path / f"{name}.json", tmp_path / f"live_{name}")
         said = capsys.readouterr().err
         assert ("mixed_precision applies on CUDA only; training in float32 on cpu" in said) == mixed
     a, b = (checkpoint.load(tmp_path / f"{n}.pt")["state_dict"] for n in "ab")
@@ -47,7 +49,7 @@ def test_same_seed_same_weights_and_mixed_precision_is_cuda_only(tmp_path, small
 
 
 def test_split_has_an_embargo_at_least_the_horizon(small_store, small_params):
-    prepared = train.prepare(load_panel(small_store), small_params.train)
+    prepared = training.prepare(load_panel(small_store), small_params.train)
     dates = pd.DatetimeIndex(prepared.arrays.dates)
     last_train = dates[prepared.masks["train"]].max()
     first_val = dates[prepared.masks["val"]].min()
@@ -59,10 +61,10 @@ def test_split_has_an_embargo_at_least_the_horizon(small_store, small_params):
 
 def test_scaler_is_fitted_on_training_rows_only(small_store, small_params):
     panel = load_panel(small_store)
-    prepared = train.prepare(panel, small_params.train)
+    prepared = training.prepare(panel, small_params.train)
     later = panel.snapshots["date"] > prepared.split.train_end
     panel.snapshots.loc[later, panel.static_features] *= 1000.0  # wreck everything after the training block
-    again = train.prepare(panel, small_params.train)
+    again = training.prepare(panel, small_params.train)
     np.testing.assert_array_equal(prepared.scaler.static_center, again.scaler.static_center)
     np.testing.assert_array_equal(prepared.scaler.static_scale, again.scaler.static_scale)
 
@@ -70,8 +72,8 @@ def test_scaler_is_fitted_on_training_rows_only(small_store, small_params):
 def test_shuffled_labels_touch_only_train_and_validation(small_store):
     params = from_dict({**SMALL_PARAMS, "train": {**SMALL_PARAMS["train"], "control": "shuffled_labels"}}).train
     panel = load_panel(small_store)
-    plain = train.prepare(panel, from_dict(SMALL_PARAMS).train)
-    shuffled = train.prepare(panel, params)
+    plain = training.prepare(panel, from_dict(SMALL_PARAMS).train)
+    shuffled = training.prepare(panel, params)
     test = plain.masks["test"]
     np.testing.assert_array_equal(plain.arrays.target[test], shuffled.arrays.target[test])
     fit_rows = plain.masks["train"] | plain.masks["val"]
@@ -83,7 +85,7 @@ def test_a_split_without_rows_is_a_clear_error(small_store):
         {**SMALL_PARAMS, "train": {**SMALL_PARAMS["train"], "train_end": "2001-01-01", "val_end": "2002-01-01"}}
     ).train
     with pytest.raises(DataError, match="adjust train.train_end"):
-        train.prepare(load_panel(small_store), params)
+        training.prepare(load_panel(small_store), params)
 
 
 def test_device_resolution():

@@ -21,13 +21,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from tests.conftest import SMALL_PARAMS, write_raw
+from tests.conftest import SMALL_PARAMS, invest_args, write_raw
 
 from invest import io as invest_io
-from invest import store
+from invest.data import store
+from invest.data.raw import write_tables
+from invest.data.schema import TABLES_BY_NAME
 from invest.errors import OutputError
-from invest.io import atomic_dir, write_json, write_tables
-from invest.schema import TABLES_BY_NAME
+from invest.io import atomic_dir, write_json
 
 
 def files_in(directory: Path) -> dict[str, bytes]:
@@ -167,7 +168,7 @@ def test_the_command_line_on_a_full_disk(stage, tmp_path, small_store):
     (tmp_path / "data" / "stock_data.db").write_bytes(small_store.read_bytes())
     before = files_in(tmp_path)
     result = subprocess.run(
-        [sys.executable, "-m", "invest", stage],
+        [sys.executable, "-m", "invest", *invest_args(stage)],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -9,11 +9,11 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from tests.conftest import TINY_NETWORK, write_raw
+from tests.conftest import TINY_NETWORK, run_evaluate, run_train, write_raw
 
-from invest import cache, evaluate, train
+from invest import cache
 from invest import params as params_module
-from invest.market import simulate
+from invest.data.market import simulate
 
 TINY_PARAMS = {
     "data": {"n_tickers": 12, "start": "2010-01-01", "as_of": "2016-12-31", "seed": 5},
@@ -40,7 +40,7 @@ def build_store(base: Path) -> Path:
     """Simulate the market and build the SQLite store under ``base``; returns the db path."""
     write_raw(base / "raw", simulate(12, "2010-01-01", "2016-12-31", seed=5))
     db = base / "stock_data.db"
-    cache.main(params_module.from_dict(TINY_PARAMS), base / "raw", db)
+    cache.main(params_module.from_dict(TINY_PARAMS), raw_dir=base / "raw", db_path=db)
     return db
 
 
@@ -49,6 +49,6 @@ def train_and_evaluate(base: Path, db: Path, raw_params: dict | None = None, nam
     params = params_module.from_dict(raw_params or TINY_PARAMS)
     out = base / name
     model = out / "model.pt"
-    train.main(params, db, model, out / "train.json", out / "live")
-    evaluate.main(params, db, model, out / "metrics", out / "evaluation")
+    run_train(params, db, model, out / "train.json", out / "live")
+    run_evaluate(params, db, model, out / "metrics", out / "evaluation")
     return model

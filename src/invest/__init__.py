@@ -9,13 +9,13 @@ from invest import numerics
 numerics.pin()  # before anything imports numpy or torch: the same bits on every x86-64 CPU
 
 if TYPE_CHECKING:
-    from invest.checkpoint import LoadedModel
+    from invest.modelling.checkpoint import LoadedModel
 
 __all__ = ["load_model"]
 
 
 def load_model(path: str) -> LoadedModel:
     """Load a checkpoint written by ``invest train``: the network (eval mode), its scaler and metadata."""
-    from invest.checkpoint import load_model as _load
+    from invest.modelling.checkpoint import load_model as _load
 
     return _load(path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -39,85 +39,94 @@ def _params(path: Path):
     return load(path)
 
 
+def _path(help: str) -> Any:
+    """A required path option: every stage's inputs and outputs are named in dvc.yaml's cmd."""
+    return typer.Option(..., help=help)
+
+
 @app.command()
 def fetch(
+    raw_dir: Annotated[Path, _path("Where the raw Parquet tables go.")],
+    report: Annotated[Path, _path("Fetch report (JSON).")],
     params: ParamsOption = Path("params.yaml"),
-    raw_dir: Annotated[Path, typer.Option(help="Where the raw Parquet tables go.")] = Path("data/raw"),
-    report: Annotated[Path, typer.Option(help="Fetch report (JSON).")] = Path("metrics/fetch.json"),
 ) -> None:
     """Pull raw tables from the configured source (sim, yfinance or files)."""
     from invest import fetch as stage
 
-    stage.main(_params(params), raw_dir, report)
+    stage.main(_params(params), raw_dir=raw_dir, report_path=report)
 
 
 @app.command()
 def validate(
+    raw_dir: Annotated[Path, _path("Raw tables to check.")],
+    report: Annotated[Path, _path("Data-quality report (JSON).")],
     params: ParamsOption = Path("params.yaml"),
-    raw_dir: Annotated[Path, typer.Option(help="Raw tables to check.")] = Path("data/raw"),
-    report: Annotated[Path, typer.Option(help="Data-quality report (JSON).")] = Path("metrics/data_quality.json"),
 ) -> None:
     """Check the raw tables; exit 1 on critical problems."""
     from invest import validate as stage
 
-    stage.main(_params(params), raw_dir, report)
+    stage.main(_params(params), raw_dir=raw_dir, report_path=report)
 
 
 @app.command()
 def cache(
+    raw_dir: Annotated[Path, _path("Validated raw tables.")],
+    db: Annotated[Path, _path("SQLite store to build.")],
     params: ParamsOption = Path("params.yaml"),
-    raw_dir: Annotated[Path, typer.Option(help="Validated raw tables.")] = Path("data/raw"),
-    db: Annotated[Path, typer.Option(help="SQLite store to build.")] = Path("data/stock_data.db"),
 ) -> None:
     """Build the point-in-time SQLite store."""
     from invest import cache as stage
 
-    stage.main(_params(params), raw_dir, db)
+    stage.main(_params(params), raw_dir=raw_dir, db_path=db)
 
 
 @app.command()
 def train(
+    db: Annotated[Path, _path("SQLite store.")],
+    model: Annotated[Path, _path("Checkpoint to write.")],
+    card: Annotated[Path, _path("Model card of the trained checkpoint (JSON).")],
+    metrics: Annotated[Path, _path("Training summary (JSON).")],
+    live_dir: Annotated[Path, _path("dvclive directory for training curves.")],
+    run_log: Annotated[Path, _path("Wall-clock facts of the run (JSON, not versioned).")],
     params: ParamsOption = Path("params.yaml"),
-    db: Annotated[Path, typer.Option(help="SQLite store.")] = Path("data/stock_data.db"),
-    model: Annotated[Path, typer.Option(help="Checkpoint to write.")] = Path("models/model.pt"),
-    metrics: Annotated[Path, typer.Option(help="Training summary (JSON).")] = Path("metrics/train.json"),
-    live_dir: Annotated[Path, typer.Option(help="dvclive directory for training curves.")] = Path("metrics/train"),
 ) -> None:
     """Train the LSTM/Transformer network on the training block (train.nproc > 1: several processes)."""
-    from invest import distributed
     from invest import train as stage
+    from invest.modelling import distributed
 
     loaded = _params(params)
     if loaded.train.nproc > 1 and not distributed.under_torchrun():
         distributed.preflight(loaded.train.device, db)  # one line here rather than one per worker under torchrun
-        argv = [
-            "train",
-            "--params",
-            str(params),
-            "--db",
-            str(db),
-            "--model",
-            str(model),
-            "--metrics",
-            str(metrics),
-            "--live-dir",
-            str(live_dir),
-        ]
+        paths = {"--db": db, "--model": model, "--card": card, "--metrics": metrics, "--live-dir": live_dir, "--run-log": run_log}
+        argv = ["train", "--params", str(params), *(str(part) for pair in paths.items() for part in pair)]
         raise typer.Exit(distributed.relaunch(loaded.train.nproc, argv))
-    stage.main(loaded, db, model, metrics, live_dir)
+    stage.main(loaded, db_path=db, model_path=model, card_path=card, metrics_path=metrics, live_dir=live_dir, run_log=run_log)
 
 
 @app.command()
 def evaluate(
+    db: Annotated[Path, _path("SQLite store.")],
+    model: Annotated[Path, _path("Checkpoint to evaluate.")],
+    metrics: Annotated[Path, _path("Flat metrics (JSON).")],
+    predictions: Annotated[Path, _path("One row per test prediction (CSV).")],
+    plots: Annotated[Path, _path("Directory of the CSV files behind the DVC plots.")],
+    report_dir: Annotated[Path, _path("Directory of report.md and its figures.")],
+    card: Annotated[Path, _path("Model card with the headline metrics (JSON).")],
     params: ParamsOption = Path("params.yaml"),
-    db: Annotated[Path, typer.Option(help="SQLite store.")] = Path("data/stock_data.db"),
-    model: Annotated[Path, typer.Option(help="Checkpoint to evaluate.")] = Path("models/model.pt"),
-    out_dir: Annotated[Path, typer.Option(help="Where metrics, predictions and plots go.")] = Path("metrics"),
 ) -> None:
     """Score the model on the test period beside baselines and the oracle."""
     from invest import evaluate as stage
 
-    stage.main(_params(params), db, model, out_dir)
+    stage.main(
+        _params(params),
+        db_path=db,
+        model_path=model,
+        metrics_path=metrics,
+        predictions_path=predictions,
+        plots_dir=plots,
+        report_dir=report_dir,
+        card_path=card,
+    )
 
 
 # --- model management: predict, compare, and the `invest models` registry (docs/models.md) ---
@@ -133,8 +142,12 @@ def _params_or_defaults(path: Path):
 @app.command()
 def predict(
     params: ParamsOption = Path("params.yaml"),
-    db: Annotated[Path, typer.Option(help="SQLite store with the latest snapshots.")] = Path("data/stock_data.db"),
-    model: Annotated[Path, typer.Option(help="Checkpoint (e.g. from `invest models get prod`).")] = Path("models/model.pt"),
+    db: Annotated[
+        Path | None, typer.Option(help="SQLite store with the latest snapshots [default: the one dvc.yaml builds].")
+    ] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="Checkpoint, e.g. from `invest models get prod` [default: dvc.yaml's stock-model].")
+    ] = None,
     out: Annotated[Path, typer.Option(help="CSV to write.")] = Path("predictions/latest.csv"),
     ticker: Annotated[
         list[str] | None, typer.Option("--ticker", "-t", help="Ticker(s) to score (repeat or comma-separate); default all.")
@@ -148,6 +161,9 @@ def predict(
     from invest import predict as command
 
     tickers = [name.strip() for item in ticker or [] for name in item.split(",") if name.strip()] or None
+    from invest import pipeline
+
+    db, model = db or pipeline.default_store(), model or pipeline.default_model()
     command.main(_params_or_defaults(params), db, model, out, tickers=tickers, as_of=as_of, mc_samples=mc_samples)
 
 
@@ -156,14 +172,17 @@ def compare(
     a: Annotated[str, typer.Argument(help="Model A: checkpoint path, version (v1.0.0), `latest` or stage (prod).")],
     b: Annotated[str, typer.Argument(help="Model B: same forms as A.")],
     params: ParamsOption = Path("params.yaml"),
-    db: Annotated[Path, typer.Option(help="SQLite store to score both models on.")] = Path("data/stock_data.db"),
+    db: Annotated[
+        Path | None, typer.Option(help="SQLite store to score both models on [default: the one dvc.yaml builds].")
+    ] = None,
     repo: Annotated[str, typer.Option(help="Registry repository (path or git URL) for versions and stages.")] = ".",
     out: Annotated[Path | None, typer.Option(help="Also write the comparison as JSON.")] = None,
 ) -> None:
     """Score two models on the same test rows; metrics side by side and a verdict on B - A."""
     from invest import compare as command
+    from invest import pipeline
 
-    command.main(_params_or_defaults(params), db, a, b, repo=repo, out_json=out)
+    command.main(_params_or_defaults(params), db or pipeline.default_store(), a, b, repo=repo, out_json=out)
 
 
 models_app = typer.Typer(

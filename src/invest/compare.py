@@ -21,12 +21,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from invest import metrics
-from invest.checkpoint import LoadedModel, check_schema, load_model
-from invest.dataset import Panel, build_arrays, label_column, load_panel
+from invest.data.features import horizon_months, label_column
+from invest.data.panel import Panel, load_panel
 from invest.errors import DataError
-from invest.inference import predict
+from invest.evaluation import metrics
+from invest.evaluation.scoring import score
 from invest.io import write_json
+from invest.modelling.checkpoint import LoadedModel, check_schema, load_model
+from invest.modelling.dataset import build_arrays
+from invest.modelling.inference import predict
 from invest.params import Params
 
 
@@ -71,7 +74,7 @@ def main(
             candidates.append(Candidate(spec, source, loaded))
     frame, test_start = score_rows(panel, candidates[0].loaded, candidates[1].loaded)
     settings = params.evaluate
-    horizon = int(_horizon_months(candidates[0].loaded.checkpoint["target"]["horizon"]))
+    horizon = horizon_months(candidates[0].loaded.checkpoint["target"]["horizon"])
     result: dict[str, Any] = {
         "a": candidates[0].source,
         "b": candidates[1].source,
@@ -129,7 +132,7 @@ def score_rows(panel: Panel, a: LoadedModel, b: LoadedModel) -> tuple[pd.DataFra
             "date": pd.DatetimeIndex(chosen["date"]),
             "ticker": chosen["ticker"].to_numpy(),
             "target": arrays.target,
-            "market_return": (chosen[f"fwd_ret_{horizon}"] - chosen[f"fwd_exc_{horizon}"]).to_numpy(),
+            "market_return": (chosen[label_column(horizon, "raw")] - chosen[label_column(horizon, "excess")]).to_numpy(),
             "A": predictions["A"],
             "B": predictions["B"],
         }
@@ -138,16 +141,9 @@ def score_rows(panel: Panel, a: LoadedModel, b: LoadedModel) -> tuple[pd.DataFra
 
 
 def side(frame: pd.DataFrame, pred: str, horizon_months: int) -> dict[str, float]:
-    ic = metrics.ic_summary(metrics.rank_ic_by_date(frame, pred), horizon_months)
-    point = metrics.point_metrics(frame, pred)
-    hits = metrics.hit_rates(frame, pred=pred)
-    return {
-        "rank_ic": ic["mean"],
-        "rank_ic_t_nw": ic["t_newey_west"],
-        "mae": point["mae"],
-        "hit_rate": hits.get("hit_rate", float("nan")),
-        "excess_hit_rate": hits.get("excess_hit_rate", float("nan")),
-    }
+    """The metrics the comparison shows, from the scoring ``evaluate`` uses."""
+    scores = score(frame, pred, horizon_months)
+    return {key: scores[key] for key in ("rank_ic", "rank_ic_t_nw", "mae", "hit_rate", "excess_hit_rate")}
 
 
 def verdict(margin: dict[str, Any]) -> str:
@@ -202,12 +198,6 @@ def _fmt(value: Any, digits: int, sign: bool = False) -> str:
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return "n/a"
     return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
-
-
-def _horizon_months(horizon: str) -> int:
-    from invest.params import HORIZONS
-
-    return HORIZONS[horizon]
 
 
 def _plain(value: Any) -> Any:

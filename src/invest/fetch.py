@@ -6,34 +6,15 @@ import os
 import sys
 from pathlib import Path
 
-import pandas as pd
-
-from invest import sources
-from invest.errors import DataError, InvestError
-from invest.io import read_table, write_json, write_tables
+from invest.data import sources
+from invest.data.raw import read_existing, write_tables
+from invest.data.schema import TABLES
+from invest.errors import DataError
+from invest.io import write_json
 from invest.params import Params
-from invest.schema import TABLES
 
 
-def read_existing(raw_dir: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:
-    """Tables already on disk, for an incremental refresh; an unreadable one is refetched whole."""
-    existing = {}
-    for table in TABLES:
-        if not (Path(raw_dir) / table.filename).exists():
-            continue
-        try:
-            frame = read_table(raw_dir, table)
-        except InvestError as exc:
-            print(f"fetch: ignoring {table.filename} and fetching it again: {exc}", file=sys.stderr)
-            continue
-        if frame is not None:
-            existing[table.name] = frame
-    return existing
-
-
-def main(
-    params: Params, raw_dir: str | os.PathLike[str] = "data/raw", report_path: str | os.PathLike[str] = "metrics/fetch.json"
-) -> None:
+def main(params: Params, *, raw_dir: str | os.PathLike[str], report_path: str | os.PathLike[str]) -> None:
     existing = read_existing(raw_dir)
     result = sources.fetch(params.data, existing)
     missing = [t.name for t in TABLES if t.required and t.name not in result.tables]

@@ -1,4 +1,4 @@
-"""Atomic file writes and the raw-table readers.
+"""Atomic file writes: every output of every stage goes through here.
 
 Every output goes to a temporary file in the destination's directory and is moved
 into place with ``os.replace``, so a killed run never leaves a half-written file
@@ -17,10 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from invest.errors import DataError, OutputError
-from invest.schema import TABLES, TABLES_BY_NAME, Table, conform
 
 
 def _umask() -> int:
@@ -131,48 +128,7 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         raise DataError(f"{path} is not valid JSON ({exc}); delete it and rerun dvc repro") from None
 
 
-def write_parquet(path: str | os.PathLike[str], frame: pd.DataFrame) -> None:
+def write_csv(path: str | os.PathLike[str], frame: Any) -> None:
+    """A pandas frame as CSV (6 significant digits, Unix line ends), written atomically."""
     with atomic_path(path) as tmp:
-        frame.to_parquet(tmp, index=False, engine="pyarrow", compression="zstd")
-
-
-def write_table(raw_dir: str | os.PathLike[str], table: Table, frame: pd.DataFrame) -> None:
-    """Validate ``frame`` against ``table`` and write it atomically to ``raw_dir``."""
-    write_parquet(Path(raw_dir) / table.filename, conform(frame, table, f"{table.name} table"))
-
-
-def write_tables(raw_dir: str | os.PathLike[str], frames: dict[str, pd.DataFrame]) -> None:
-    """Validate and write several raw tables, moving them into place only once every one is written.
-
-    A run killed while writing leaves all the old files in place; only the final renames,
-    microseconds apart, can separate old tables from new ones.
-    """
-    checked = [(TABLES_BY_NAME[name], conform(frame, TABLES_BY_NAME[name], f"{name} table")) for name, frame in frames.items()]
-    with contextlib.ExitStack() as stack:  # each atomic_path renames its file when the stack unwinds
-        for table, frame in checked:
-            tmp = stack.enter_context(atomic_path(Path(raw_dir) / table.filename))
-            frame.to_parquet(tmp, index=False, engine="pyarrow", compression="zstd")
-
-
-def read_table(raw_dir: str | os.PathLike[str], table: Table) -> pd.DataFrame | None:
-    """Read one raw table; None if an optional table is absent."""
-    path = Path(raw_dir) / table.filename
-    if not path.exists():
-        if table.required:
-            raise DataError(f"{path} not found; run `invest fetch` (or dvc repro) first")
-        return None
-    try:
-        frame = pd.read_parquet(path, engine="pyarrow")
-    except Exception as exc:  # pyarrow raises several unrelated types for a bad file
-        raise DataError(f"{path} is not a readable Parquet file ({type(exc).__name__}); delete it and rerun fetch") from None
-    return conform(frame, table, str(path))
-
-
-def read_raw(raw_dir: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:
-    """Read every raw table present in ``raw_dir``, keyed by table name."""
-    tables = {}
-    for table in TABLES:
-        frame = read_table(raw_dir, table)
-        if frame is not None:
-            tables[table.name] = frame
-    return tables
+        frame.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")

@@ -10,7 +10,7 @@ Tickers asked for by name are scored from their newest snapshot, however old. Co
   checkpoint holds ``intervals``), confidence (0 = least, 1 = most; when the checkpoint holds
   ``confidence``), each left empty (``n/a`` in the table) when the checkpoint lacks it.
 
-Intervals and confidence come from ``inference.predict_with_uncertainty``, the same code the
+Intervals and confidence come from ``uncertainty.predict_with_uncertainty``, the same code the
 evaluate stage scores. Confidence ranks rows within a date, so it is computed over every
 ticker's latest snapshot before the asked-for tickers are picked: a ticker's confidence does
 not depend on which others were requested.
@@ -26,13 +26,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from invest import store
-from invest.checkpoint import check_schema, load_model
-from invest.conformal import interval_columns, level_label
-from invest.dataset import build_arrays, load_panel
+from invest.data import store
+from invest.data.panel import load_panel
 from invest.errors import ConfigError, DataError
-from invest.inference import predict, predict_with_uncertainty
+from invest.evaluation.uncertainty import interval_columns, level_label, predict_with_uncertainty
 from invest.io import write_text
+from invest.modelling.checkpoint import check_schema, load_model
+from invest.modelling.dataset import build_arrays
+from invest.modelling.inference import predict
 from invest.params import Params
 
 NA = "n/a"
@@ -40,8 +41,8 @@ NA = "n/a"
 
 def main(
     params: Params,
-    db_path: str | os.PathLike[str] = "data/stock_data.db",
-    model_path: str | os.PathLike[str] = "models/model.pt",
+    db_path: str | os.PathLike[str],
+    model_path: str | os.PathLike[str],
     out_csv: str | os.PathLike[str] | None = "predictions/latest.csv",
     tickers: list[str] | None = None,
     as_of: str | None = None,
@@ -74,20 +75,7 @@ def main(
         mc_samples = int((intervals or {}).get("mc_samples") or 0)
     if mc_samples < 0 or mc_samples == 1:
         raise ConfigError(f"--mc-samples {mc_samples}: allowed: 0 (no sampling) or 2 or more")
-    latest = arrays.subset(every)
-    levels: list[float] = []
-    if intervals and mc_samples >= 2:
-        scored = predict_with_uncertainty(loaded, latest, intervals, mc_samples, seed=params.train.seed)
-        levels = [float(level) for level in intervals["levels"]]
-        keep = ["prediction", "mc_std", *[c for pair in zip(*interval_columns(levels), strict=True) for c in pair]]
-        frame = scored[keep].reset_index(drop=True)
-        frame["confidence"] = scored["confidence"].to_numpy() if "confidence" in checkpoint else np.nan
-    else:
-        out = predict(loaded, latest, mc_samples=mc_samples, seed=params.train.seed)
-        frame = pd.DataFrame({"prediction": out["prediction"]})
-        if mc_samples >= 2:
-            frame["mc_std"] = out["mc_std"]
-        frame["confidence"] = np.nan
+    frame, levels = score(loaded, arrays.subset(every), intervals, mc_samples, params.train.seed)
     frame.insert(0, "date", dates[every].strftime("%Y-%m-%d"))
     frame.insert(0, "ticker", names[every])
     frame = frame.loc[np.isin(every, wanted)].astype({c: float for c in frame.columns if c not in ("ticker", "date")})
@@ -106,6 +94,23 @@ def main(
         if out_csv is not None:
             print(f"predict: {len(frame)} predictions -> {out_csv}", file=sys.stderr)
     return frame
+
+
+def score(loaded, latest, intervals: dict | None, mc_samples: int, seed: int) -> tuple[pd.DataFrame, list[float]]:
+    """Prediction per row; with intervals and >= 2 MC samples also the bounds and confidence."""
+    if intervals and mc_samples >= 2:
+        scored = predict_with_uncertainty(loaded, latest, intervals, mc_samples, seed=seed)
+        levels = [float(level) for level in intervals["levels"]]
+        keep = ["prediction", "mc_std", *[c for pair in zip(*interval_columns(levels), strict=True) for c in pair]]
+        frame = scored[keep].reset_index(drop=True)
+        frame["confidence"] = scored["confidence"].to_numpy() if "confidence" in loaded.checkpoint else np.nan
+        return frame, levels
+    out = predict(loaded, latest, mc_samples=mc_samples, seed=seed)
+    frame = pd.DataFrame({"prediction": out["prediction"]})
+    if mc_samples >= 2:
+        frame["mc_std"] = out["mc_std"]
+    frame["confidence"] = np.nan
+    return frame, []
 
 
 def stored_tickers(db_path: str | os.PathLike[str]) -> set[str]:

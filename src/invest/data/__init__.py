@@ -1,0 +1,1 @@
+"""Data layer: sources, schema, raw tables, checks, features, the store."""

@@ -1,0 +1,110 @@
+"""From the validated raw tables to the store's tables: monthly steps, snapshots, labels.
+
+``build_tables`` computes every feature and label (``invest.data.features``) on one calendar,
+keeps the snapshots with enough history and a tradable price, and ``with_ticker_ids`` swaps
+ticker symbols for the store's integer ids.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from invest.data import features
+from invest.data.schema import MAX_FILL_DAYS
+from invest.errors import DataError
+from invest.params import CacheParams
+
+
+def build_tables(raw: dict[str, pd.DataFrame], params: CacheParams) -> dict[str, pd.DataFrame]:
+    """All store tables (keyed by ticker symbol, not id yet) from the raw tables."""
+    prices, market = raw["prices"], raw["market"]
+    if prices.empty or market.empty:
+        raise DataError("the raw prices or market table is empty; rerun `invest fetch` and check its report")
+    calendar = pd.DatetimeIndex(market["date"]).union(pd.DatetimeIndex(prices["date"].unique()))
+    month_ends = features.month_ends(calendar, "monthly")
+    month_ends = _complete_periods(month_ends)
+    panels = features.price_panels(prices, calendar)
+    monthly = features.temporal_features(panels, market, month_ends)
+
+    history = panels["adj_close"].notna().cumsum().loc[month_ends].stack(future_stack=True).rename("history_days")
+    history.index.names = ["date", "ticker"]
+    close = panels["close"].loc[month_ends]
+    snapshot_dates = features.month_ends(month_ends, params.snapshot_freq)
+    candidates = monthly[["ticker", "date"]].join(history, on=["date", "ticker"])
+    candidates = candidates.join(
+        close.stack(future_stack=True).rename("close_price").rename_axis(["date", "ticker"]), on=["date", "ticker"]
+    )
+    keep = (
+        candidates["date"].isin(snapshot_dates)
+        & (candidates["history_days"] >= params.min_history_days)
+        & (candidates["close_price"] >= params.min_price)
+    )
+    snapshots = candidates.loc[keep, ["ticker", "date"]].reset_index(drop=True)
+    if snapshots.empty:
+        raise DataError(
+            f"no (ticker, date) has {params.min_history_days} days of history; fetch a longer period "
+            "or lower cache.min_history_days"
+        )
+
+    static = features.fundamental_features(snapshots, raw["fundamentals"], panels["close"].ffill(limit=MAX_FILL_DAYS))
+    static = static.merge(features.macro_features(market, raw["macro"], snapshot_dates), on="date", how="left")
+    static = static.merge(features.sector_features(raw["companies"]), on="ticker", how="left")
+    static[list(features.SECTOR_FEATURES)] = static[list(features.SECTOR_FEATURES)].fillna(0.0)
+    index_close = market.set_index("date")["index_close"].reindex(calendar).ffill(limit=MAX_FILL_DAYS)
+    labels = features.forward_returns(panels["adj_close"].ffill(limit=MAX_FILL_DAYS), index_close, snapshot_dates, month_ends)
+    snapshots = static.merge(labels, on=["ticker", "date"], how="left")
+    snapshots = snapshots[["ticker", "date", *features.STATIC_FEATURES, *features.LABELS]]
+
+    tables = {
+        "companies": _companies(raw["companies"], prices),
+        "prices": prices[["ticker", "date", "close", "adj_close", "volume"]],
+        "monthly": monthly[["ticker", "date", *features.TEMPORAL_FEATURES]],
+        "snapshots": snapshots.sort_values(["ticker", "date"], kind="mergesort").reset_index(drop=True),
+    }
+    if "oracle" in raw:
+        oracle = raw["oracle"]
+        tables["oracle"] = oracle[oracle["date"].isin(snapshot_dates)].reset_index(drop=True)
+    return tables
+
+
+def _complete_periods(month_ends: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """Drop a last month end that is not the month's last business day (data stops mid-month)."""
+    if len(month_ends) and month_ends[-1] != month_ends[-1] + pd.offsets.BMonthEnd(0):
+        return month_ends[:-1]
+    return month_ends
+
+
+def _companies(companies: pd.DataFrame, prices: pd.DataFrame) -> pd.DataFrame:
+    tickers = pd.DataFrame({"ticker": np.sort(prices["ticker"].unique())})
+    out = tickers.merge(companies, on="ticker", how="left")
+    out["sector"] = out["sector"].fillna("Unknown")
+    out["industry"] = out["industry"].fillna("Unknown")
+    out["name"] = out["name"].fillna(out["ticker"])
+    return out
+
+
+def with_ticker_ids(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Replace ticker symbols by integer ids (ids follow sorted symbols, so they are stable)."""
+    companies = tables["companies"]
+    ids = pd.Series(np.arange(1, len(companies) + 1), index=companies["ticker"].to_numpy())
+    out = {"tickers": companies.assign(ticker_id=ids.to_numpy())[["ticker_id", "ticker", "name", "sector", "industry"]]}
+    for name, frame in tables.items():
+        if name == "companies":
+            continue
+        frame = frame[frame["ticker"].isin(ids.index)]
+        out[name] = frame.assign(ticker=frame["ticker"].map(ids).astype("int64")).rename(columns={"ticker": "ticker_id"})
+    return out
+
+
+def store_meta(raw: dict[str, pd.DataFrame], tables: dict[str, pd.DataFrame], params: CacheParams) -> dict[str, object]:
+    """The store's ``meta`` table: the feature contract it was built with and its date range."""
+    return {
+        "temporal_features": list(features.TEMPORAL_FEATURES),
+        "static_features": list(features.STATIC_FEATURES),
+        "labels": list(features.LABELS),
+        "snapshot_freq": params.snapshot_freq,
+        "has_oracle": "oracle" in tables,
+        "first_date": str(raw["prices"]["date"].min().date()),
+        "last_date": str(raw["prices"]["date"].max().date()),
+    }

@@ -1,0 +1,58 @@
+"""The market table from Yahoo's index, volatility and rate symbols, on the index's trading calendar."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from invest.data.schema import MARKET, MAX_FILL_DAYS
+from invest.data.sources.base import merge_keyed
+
+MARKET_SYMBOLS = {"^GSPC": "index_close", "^VIX": "vol_index", "^IRX": "short_rate", "^TNX": "long_rate"}
+
+
+def market_frame(parts: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
+    series = {
+        MARKET_SYMBOLS[symbol]: part.set_index("date")["close"].dropna()
+        for symbol, part in parts.items()
+        if symbol in MARKET_SYMBOLS
+    }
+    series = {k: v for k, v in series.items() if len(v)}
+    if not series:
+        return None
+    if "index_close" in series:
+        calendar = series["index_close"].index
+    else:
+        calendar = pd.DatetimeIndex(sorted(set().union(*(s.index for s in series.values()))))
+    out = pd.DataFrame({"date": calendar})
+    for column in MARKET_SYMBOLS.values():
+        s = series.get(column)
+        if s is None:
+            out[column] = np.nan
+            continue
+        union = s.reindex(calendar.union(s.index))
+        out[column] = bounded_ffill(union).reindex(calendar).to_numpy()
+    return out
+
+
+def bounded_ffill(s: pd.Series) -> pd.Series:
+    """Forward-fill at most MAX_FILL_DAYS rows, only between the first and last observation."""
+    valid = s.dropna()
+    if valid.empty:
+        return s
+    filled = s.ffill(limit=MAX_FILL_DAYS)
+    filled[filled.index > valid.index[-1]] = np.nan
+    return filled
+
+
+def merge_market(stored: pd.DataFrame, new: pd.DataFrame | None) -> pd.DataFrame:
+    if new is None or new.empty:
+        return merge_keyed(stored, None, MARKET)
+    if stored.empty:
+        return merge_keyed(None, new, MARKET)
+    merged = merge_keyed(stored, new, MARKET).set_index("date")
+    fresh = merged.index.isin(pd.DatetimeIndex(new["date"]))
+    for column in MARKET_SYMBOLS.values():  # fill a gap at the start of the new range from the stored rows
+        filled = bounded_ffill(merged[column])
+        merged.loc[fresh, column] = filled[fresh]
+    return merged.reset_index()

@@ -1,0 +1,108 @@
+"""The predictor registry: the network and every baseline behind one interface, scored on the same rows.
+
+A predictor is a function ``Fold -> Prediction`` registered under a name with :func:`register`.
+``evaluate`` fits each registered predictor on a fold's training rows (its validation rows for
+choices such as ridge's penalty) and predicts the fold's test rows; ``scoring``, the report, the
+model card and the portfolio backtest then iterate over the same names. Adding a baseline is one
+decorated function in ``baselines.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from invest.evaluation import MODEL, ORACLE
+
+if TYPE_CHECKING:  # the names alone: importing the registry must stay cheap (the model card reads MODEL)
+    import torch
+
+    from invest.data.panel import Panel
+    from invest.modelling.checkpoint import LoadedModel
+    from invest.modelling.dataset import Arrays
+    from invest.modelling.training import Prepared
+    from invest.params import TrainParams
+
+
+@dataclass
+class Fold:
+    """One split's inputs: everything a predictor may fit on, and which rows it must predict."""
+
+    arrays: Arrays  # unscaled inputs of every snapshot, labels as stored
+    prepared: Prepared  # scaled inputs, the scaler and the train/val/test masks (labels as the control leaves them)
+    test_rows: np.ndarray  # [N] bool: the rows to predict
+    params: TrainParams
+    panel: Panel  # feature names and store metadata
+    device: torch.device | None = None
+    loaded: LoadedModel | None = None  # score this checkpoint instead of training one (evaluate.mode: single)
+
+    @property
+    def train(self) -> np.ndarray:
+        return self.prepared.masks["train"]
+
+    @property
+    def val(self) -> np.ndarray:
+        return self.prepared.masks["val"]
+
+    @cached_property
+    def target(self) -> np.ndarray:
+        """The label of every row in target units, as the network sees it (after scaling)."""
+        return self.prepared.scaler.unscale_target(self.prepared.target)
+
+    def last_step(self, feature: str) -> np.ndarray:
+        """A temporal feature's value at each row's snapshot month (unscaled)."""
+        return self.arrays.past[:, -1, self.panel.temporal_features.index(feature)]
+
+
+@dataclass
+class Prediction:
+    values: np.ndarray  # [n test rows], target units
+    extra: pd.DataFrame | None = None  # per test row: uncertainty columns (the network's intervals, confidence)
+
+
+Predictor = Callable[[Fold], Prediction]
+_REGISTRY: dict[str, Predictor] = {}
+
+
+def register(name: str) -> Callable[[Predictor], Predictor]:
+    """Decorator: add a predictor under ``name`` (a column of predictions.csv and a key prefix of eval.json)."""
+
+    def add(function: Predictor) -> Predictor:
+        if name in _REGISTRY or name == ORACLE:
+            raise ValueError(f"predictor name {name!r} is taken")
+        _REGISTRY[name] = function
+        return function
+
+    return add
+
+
+def unregister(name: str) -> None:
+    _REGISTRY.pop(name, None)
+
+
+def registered() -> dict[str, Predictor]:
+    """Every predictor, the network first, then the baselines in the order they were registered."""
+    from invest.evaluation import baselines, network  # noqa: F401 - importing them registers their predictors
+
+    return dict(sorted(_REGISTRY.items(), key=lambda item: item[0] != MODEL))
+
+
+def baseline_names() -> list[str]:
+    """The names the network is compared with (every registered predictor but the network)."""
+    return [name for name in registered() if name != MODEL]
+
+
+def fit_predict(fold: Fold) -> tuple[dict[str, np.ndarray], pd.DataFrame | None]:
+    """Every registered predictor's test-row predictions, and the network's extra columns."""
+    values, extra = {}, None
+    for name, predictor in registered().items():
+        prediction = predictor(fold)
+        values[name] = np.asarray(prediction.values)
+        if name == MODEL:
+            extra = prediction.extra
+    return values, extra

@@ -1,0 +1,168 @@
+"""``evaluation/report.md``: the plain-words summary, tables and figures a person reads first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from invest.evaluation import MODEL, ORACLE
+from invest.evaluation.figures import coverage_rows, write_figures
+from invest.evaluation.scoring import Evaluation
+from invest.evaluation.uncertainty import level_label, mae_order
+from invest.io import output_errors, write_csv, write_text
+from invest.params import Params
+
+RANKING_BASELINES_EXCLUDED = ("zero", "historical_mean")  # constant predictions: no rank IC to compare
+
+
+def write_predictions(path: Path, frame: pd.DataFrame) -> None:
+    write_csv(path, frame.assign(date=frame["date"].dt.strftime("%Y-%m-%d")))
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None or pd.isna(value) else f"{value:.{digits}f}"
+
+
+def write_report(report_dir: Path, evaluation: Evaluation, params: Params) -> None:
+    with output_errors(report_dir / "report.md"):  # a file named like the directory, no permission
+        report_dir.mkdir(parents=True, exist_ok=True)
+    figures = write_figures(report_dir, evaluation, params.evaluate.n_buckets)
+    lines = ["# Evaluation report", "", headline(evaluation, params)]
+    lines += _scores_section(evaluation)
+    lines += _margins_section(evaluation)
+    lines += _years_section(evaluation)
+    lines += _uncertainty_section(evaluation)
+    lines += ["", "## Figures", ""] + [f"![{caption}]({name})" for name, caption in figures]
+    lines += ["", "Metric definitions: docs/metrics.md.", ""]
+    write_text(report_dir / "report.md", "\n".join(lines))
+
+
+def headline(evaluation: Evaluation, params: Params) -> str:
+    """The plain-words summary a reader sees first."""
+    scores, margins, rates = evaluation.scores, evaluation.margins, evaluation.base_rates
+    parts = []
+    for name in [b for b in evaluation.baselines if b not in RANKING_BASELINES_EXCLUDED]:
+        diff, lo, hi = (margins.loc[name, key] for key in ("rank_ic", "rank_ic_lo", "rank_ic_hi"))
+        if pd.isna(diff) or pd.isna(lo) or pd.isna(hi):
+            parts.append(f"cannot be compared with {name} on rank IC (undefined: constant predictions)")
+        elif lo > 0:
+            parts.append(f"beats {name} by {diff:.3f} rank IC (95% interval {lo:.3f} to {hi:.3f})")
+        elif hi < 0:
+            parts.append(f"loses to {name} by {-diff:.3f} rank IC (95% interval {-hi:.3f} to {-lo:.3f})")
+        else:
+            parts.append(f"is not distinguishable from {name} (rank IC margin {diff:.3f}, interval {lo:.3f} to {hi:.3f})")
+    frame, model = evaluation.frame, scores.loc[MODEL]
+    text = (
+        f"**Summary.** Over {frame['date'].nunique()} test dates ({len(frame)} predictions, horizon {params.train.horizon}, "
+        f"target {params.train.target} return) the model's mean rank IC is {_fmt(model['rank_ic'])} "
+        f"(t = {_fmt(model['rank_ic_t_nw'], 1)}, Newey-West); it " + "; it ".join(parts) + "."
+    )
+    if evaluation.has_oracle:
+        oracle = scores.loc[ORACLE, "rank_ic"]
+        text += (
+            f" The oracle reaches {_fmt(oracle)}, so the model captures "
+            f"{100 * model['rank_ic'] / oracle:.0f}% of the achievable rank IC."
+        )
+    text += (
+        f" Its hit rate {_fmt(model['hit_rate'])} compares with a base rate of {_fmt(rates['base_rate'])} "
+        f"(a constant guess scores {_fmt(rates['best_constant_hit_rate'])})."
+    )
+    return text + _coverage_sentence(evaluation.coverage)
+
+
+def _coverage_sentence(coverage: pd.DataFrame | None) -> str:
+    if coverage is None:
+        return ""
+    pooled = coverage[coverage["group"] == "pooled"].set_index(["kind", "level"])["coverage"]
+    levels = sorted({level for _, level in pooled.index})
+    text = " Calibrated intervals cover " + ", ".join(
+        f"{100 * pooled[('calibrated', level)]:.1f}% at a nominal {level_label(level)}%" for level in levels
+    )
+    text += " (raw MC dropout: " + ", ".join(f"{100 * pooled[('mc_dropout', level)]:.1f}%" for level in levels) + ")"
+    return text + "."
+
+
+def _scores_section(evaluation: Evaluation) -> list[str]:
+    rates = evaluation.base_rates
+    lines = [
+        "",
+        "## Pooled over the test years",
+        "",
+        "| predictor | rank IC | IC std | ICIR | t (Newey-West) | MAE | RMSE | hit rate | Q5-Q1 spread | calibration slope |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, s in evaluation.scores.iterrows():
+        lines.append(
+            f"| {name} | {_fmt(s['rank_ic'])} | {_fmt(s['rank_ic_std'])} | {_fmt(s['icir'], 2)} | "
+            f"{_fmt(s['rank_ic_t_nw'], 2)} | {_fmt(s['mae'])} | {_fmt(s['rmse'])} | "
+            f"{_fmt(s['hit_rate'])} | {_fmt(s['quintile_spread'])} | {_fmt(s['calibration_slope'], 2)} |"
+        )
+    lines += [
+        "",
+        f"Base rate (share of positive outcomes): {_fmt(rates['base_rate'])}; a constant-sign guess hits "
+        f"{_fmt(rates['best_constant_hit_rate'])}; the model predicts a positive value for {_fmt(rates['pred_positive_share'])} of rows.",
+    ]
+    if evaluation.has_oracle:
+        lines.append("The oracle is the simulator's planted expected return: the best any model could rank.")
+    return lines
+
+
+def _margins_section(evaluation: Evaluation) -> list[str]:
+    lines = [
+        "",
+        "## Model minus baseline (bootstrap over date blocks, 95% interval)",
+        "",
+        "| baseline | rank IC margin | interval | MAE margin (negative = model better) | interval |",
+        "|---|---|---|---|---|",
+    ]
+    for name, m in evaluation.margins.iterrows():
+        lines.append(
+            f"| {name} | {_fmt(m['rank_ic'])} | [{_fmt(m['rank_ic_lo'])}, {_fmt(m['rank_ic_hi'])}] | "
+            f"{_fmt(m['mae'], 4)} | [{_fmt(m['mae_lo'], 4)}, {_fmt(m['mae_hi'], 4)}] |"
+        )
+    return lines
+
+
+def _years_section(evaluation: Evaluation) -> list[str]:
+    names = evaluation.predictors
+    lines = ["", "## Rank IC per test year", "", "| year | rows | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    for year, row in evaluation.by_year.iterrows():
+        cells = " | ".join(_fmt(row[f"{name}_rank_ic"]) for name in names)
+        lines.append(f"| {year} | {int(row['rows'])} | {cells} |")
+    return lines
+
+
+def _uncertainty_section(evaluation: Evaluation) -> list[str]:
+    """Interval coverage (calibrated beside raw MC dropout) and error by confidence bucket."""
+    if evaluation.coverage is None:
+        return []
+    table = coverage_rows(evaluation.coverage)
+    lines = [
+        "",
+        "## Prediction intervals",
+        "",
+        "Calibrated = normalised split conformal on the embargoed validation block; "
+        "MC dropout = mean ± z·std of the dropout samples, uncalibrated.",
+        "",
+        "| group | nominal | calibrated coverage | MC-dropout coverage |",
+        "|---|---|---|---|",
+    ]
+    pivot = table.pivot_table(index=["group", "nominal"], columns="interval", values="coverage", sort=False)
+    for (group, nominal), row in pivot.iterrows():
+        lines.append(f"| {group} | {nominal:.0%} | {_fmt(row.get('calibrated'))} | {_fmt(row.get('mc_dropout'))} |")
+    pooled = evaluation.coverage[(evaluation.coverage["group"] == "pooled") & (evaluation.coverage["kind"] == "calibrated")]
+    widths = [f"{level_label(row.level)}%: {_fmt(row.width)}" for row in pooled.itertuples()]
+    lines += ["", "Mean calibrated width — " + ", ".join(widths) + ".", "", "## Confidence", ""]
+    lines += [
+        "Confidence quintile 1 is the least confident fifth of predictions.",
+        "",
+        "| quintile | MAE | rank IC |",
+        "|---|---|---|",
+    ]
+    for row in evaluation.confidence.itertuples():
+        lines.append(f"| {row.quintile} | {_fmt(row.mae)} | {_fmt(row.rank_ic)} |")
+    order = mae_order(evaluation.confidence)
+    verdict = "errors fall as confidence rises, as they should" if order < -0.8 else "errors do NOT fall steadily with confidence"
+    lines += ["", f"Rank correlation of quintile and MAE: {order:.2f} ({verdict})."]
+    return lines

@@ -1,0 +1,105 @@
+"""Scores of predictions on the same test rows: one scoring function, structured results.
+
+``score`` is the one place a predictor's summary metrics are computed (``evaluate``, ``compare``
+and the model card all use it). ``evaluate_predictions`` scores every predictor of a predictions
+frame and returns an :class:`Evaluation` of tables; flat metric keys are made only where
+``metrics/eval.json`` is written (``evaluation.summary``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from invest.evaluation import MODEL, ORACLE, metrics, uncertainty
+from invest.params import Params
+
+BASE_RATE_KEYS = (
+    "base_rate",
+    "best_constant_hit_rate",
+    "pred_positive_share",
+    "excess_base_rate",
+    "excess_best_constant_hit_rate",
+)
+
+
+def score(frame: pd.DataFrame, predictor: str, horizon_months: int) -> dict[str, float]:
+    """The summary metrics of one predictor column on the frame's rows (docs/metrics.md)."""
+    ic = metrics.ic_summary(metrics.rank_ic_by_date(frame, predictor), horizon_months)
+    point = metrics.point_metrics(frame, predictor)
+    hits = metrics.hit_rates(frame, pred=predictor)
+    return {
+        "rank_ic": ic["mean"],
+        "rank_ic_std": ic["std"],
+        "icir": ic["icir"],
+        "rank_ic_t_nw": ic["t_newey_west"],
+        "rank_ic_t_nonoverlap": ic["t_nonoverlap"],
+        "mae": point["mae"],
+        "rmse": point["rmse"],
+        "pearson": point["pearson"],
+        "spearman": point["spearman"],
+        "hit_rate": hits.get("hit_rate", float("nan")),
+        "excess_hit_rate": hits.get("excess_hit_rate", float("nan")),
+        "quintile_spread": metrics.quantile_spread(frame, 5, predictor),
+        "calibration_slope": metrics.calibration_slope(frame, predictor),
+    }
+
+
+@dataclass
+class Evaluation:
+    """Everything ``evaluate`` measured, as tables (read by the report, the model card and summary)."""
+
+    frame: pd.DataFrame  # one row per test prediction
+    predictors: list[str]  # the scored columns: the network, the baselines, then the oracle if present
+    baselines: list[str]
+    scores: pd.DataFrame  # index: predictor; columns: score()'s keys
+    base_rates: dict[str, float]
+    margins: pd.DataFrame  # index: baseline; the network minus it: rank_ic/mae diff, lo, hi (95% block bootstrap)
+    by_year: pd.DataFrame  # index: test year; rows, <predictor>_rank_ic, model_mae
+    coverage: pd.DataFrame | None  # uncertainty.coverage_table (None without intervals)
+    confidence: pd.DataFrame | None  # uncertainty.confidence_table
+
+    @property
+    def has_oracle(self) -> bool:
+        return ORACLE in self.predictors
+
+
+def evaluate_predictions(frame: pd.DataFrame, baselines: list[str], params: Params) -> Evaluation:
+    """Score the network, each baseline and the oracle; margins of the network over each baseline."""
+    settings, horizon = params.evaluate, params.train.horizon_months
+    names = [MODEL, *baselines] + ([ORACLE] if ORACLE in frame else [])
+    scores = pd.DataFrame({name: score(frame, name, horizon) for name in names}).T
+    hits = metrics.hit_rates(frame, pred=MODEL)
+    margins = {}
+    for name in baselines:
+        margin = metrics.paired_margin(frame, name, MODEL, settings.block_months, settings.bootstrap_samples, settings.seed)
+        row = {}
+        for key in ("rank_ic", "mae"):  # rank IC is undefined for a constant baseline
+            values = margin.get(key, {})
+            row |= {key: values.get("diff"), f"{key}_lo": values.get("ci_low"), f"{key}_hi": values.get("ci_high")}
+        margins[name] = row
+    with_intervals = "confidence" in frame
+    return Evaluation(
+        frame=frame,
+        predictors=names,
+        baselines=list(baselines),
+        scores=scores,
+        base_rates={key: hits.get(key, float("nan")) for key in BASE_RATE_KEYS},
+        margins=pd.DataFrame.from_dict(
+            margins, orient="index", columns=["rank_ic", "rank_ic_lo", "rank_ic_hi", "mae", "mae_lo", "mae_hi"]
+        ),
+        by_year=_by_year(frame, names),
+        coverage=uncertainty.coverage_table(frame, params.train.interval_levels) if with_intervals else None,
+        confidence=uncertainty.confidence_table(frame) if with_intervals else None,
+    )
+
+
+def _by_year(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    rows = {}
+    for year, block in frame.groupby(frame["date"].dt.year):
+        row = {f"{name}_rank_ic": float(metrics.rank_ic_by_date(block, name).mean()) for name in names}
+        row[f"{MODEL}_mae"] = metrics.point_metrics(block, MODEL)["mae"]
+        row["rows"] = len(block)
+        rows[int(year)] = row
+    return pd.DataFrame.from_dict(rows, orient="index")

@@ -1,0 +1,61 @@
+"""``metrics/eval.json``: the evaluation's tables flattened into one level of keys, made here only.
+
+Keys (docs/metrics.md): ``rows``, ``dates``; ``<predictor>_<metric>`` for the network, every
+baseline and the oracle; the base rates; ``model_share_of_oracle_ic``;
+``margin_vs_<baseline>_<rank_ic|mae>[_lo|_hi]``; interval coverage and width
+(``interval_80_coverage``, ``mc_interval_80_coverage``, ``y2021_interval_80_coverage``,
+``vol1_interval_80_coverage`` ...); error by confidence quintile; and per test year
+``y<year>_<predictor>_rank_ic``, ``y<year>_model_mae``, ``y<year>_rows``. Non-finite values are null.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from invest.evaluation import MODEL, ORACLE, uncertainty
+from invest.evaluation.scoring import Evaluation
+
+INTERVAL_KEY = {"calibrated": "interval", "mc_dropout": "mc_interval"}
+
+
+def flatten(evaluation: Evaluation) -> dict[str, Any]:
+    frame = evaluation.frame
+    out: dict[str, Any] = {"rows": len(frame), "dates": int(frame["date"].nunique())}
+    for name, row in evaluation.scores.iterrows():
+        out |= {f"{name}_{key}": value for key, value in row.items()}
+    out |= evaluation.base_rates
+    if evaluation.has_oracle:
+        out["model_share_of_oracle_ic"] = out[f"{MODEL}_rank_ic"] / out[f"{ORACLE}_rank_ic"]
+    for name, row in evaluation.margins.iterrows():
+        out |= {f"margin_vs_{name}_{key}": value for key, value in row.items()}
+    if evaluation.coverage is not None:
+        out |= coverage_keys(evaluation.coverage)
+        for row in evaluation.confidence.itertuples(index=False):
+            out[f"confidence_q{row.quintile}_mae"] = row.mae
+            out[f"confidence_q{row.quintile}_rank_ic"] = row.rank_ic
+        out["confidence_mae_order"] = uncertainty.mae_order(evaluation.confidence)
+    for year, row in evaluation.by_year.iterrows():
+        for key, value in row.items():
+            out[f"y{year}_{key}"] = int(value) if key == "rows" else value
+    return {key: _finite_or_none(value) for key, value in out.items()}
+
+
+def coverage_keys(table) -> dict[str, float]:
+    out = {}
+    for row in table.itertuples(index=False):
+        name = f"{INTERVAL_KEY[row.kind]}_{uncertainty.level_label(row.level)}"
+        if row.group == "pooled":
+            out[f"{name}_coverage"] = row.coverage
+            out[f"{name}_width"] = row.width
+        elif row.group == "year":
+            out[f"y{row.bucket}_{name}_coverage"] = row.coverage
+        else:
+            out[f"vol{row.bucket}_{name}_coverage"] = row.coverage
+    return out
+
+
+def _finite_or_none(value: Any) -> Any:
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        value = value.item()
+    return None if isinstance(value, float) and not math.isfinite(value) else value

@@ -1,0 +1,226 @@
+"""Prediction intervals and confidence: calibrate, predict with intervals, score them. One room.
+
+Intervals: Monte Carlo dropout gives a mean and a standard deviation σ per prediction. Its raw
+interval (ŷ ± z·σ) is only a first signal: dropout measures the model's doubt, not the market's
+noise, so it under-covers badly. Normalised split conformal fixes the level: on a calibration
+block (the embargoed validation block) take the scores s = |y − ŷ| / max(σ, floor) and, for level
+L, the k-th smallest score with k = ceil((n + 1)·L) (+inf if k > n); the interval is ŷ ± q_L·σ.
+Normalising by σ gives wide-doubt rows wide intervals without fitting quantile heads: no second
+model, no change to the loss, and MC dropout is already what inference runs (docs/metrics.md).
+
+Confidence (0 = least, 1 = most), from six documented factors, each turned into a penalty in
+[0, 1] (a cross-sectional percentile within a date where it is relative):
+
+  width        calibrated interval width                       weight 0.35
+  volatility   the stock's trailing 3-month volatility          weight 0.20
+  size         small market capitalisation (missing = small)    weight 0.15
+  extremity    |prediction − the date's median prediction|      weight 0.10
+  completeness share of missing inputs (fundamentals, months)   weight 0.10
+  extremes     share of inputs clipped at ±5 robust std         weight 0.10
+
+confidence = 1 − Σ weight·penalty. ``coverage_table`` and ``confidence_table`` check both on
+test rows: coverage per level, year and volatility tercile; error and rank IC by confidence.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from invest.data.features import FUNDAMENTALS_MISSING, SIZE, STEP_MASK, VOLATILITY
+from invest.evaluation import metrics
+from invest.modelling.checkpoint import LoadedModel
+from invest.modelling.dataset import Arrays
+from invest.modelling.inference import predict
+from invest.modelling.scaling import CLIP
+
+CONFIDENCE_WEIGHTS = {"width": 0.35, "volatility": 0.20, "size": 0.15, "extremity": 0.10, "completeness": 0.10, "extremes": 0.10}
+CONFIDENCE_VERSION = 1
+GAUSSIAN_Z = {0.5: 0.6745, 0.8: 1.2816, 0.9: 1.6449, 0.95: 1.9600, 0.99: 2.5758}
+MIN_SCALE_QUANTILE = 0.05  # floor σ at the 5th percentile of calibration σ, so no row gets a zero-width interval
+KINDS = {"calibrated": "", "mc_dropout": "mc_"}  # interval kind -> column prefix
+
+
+def level_label(level: float) -> str:
+    """Column suffix for a level: 0.8 -> "80", 0.975 -> "97.5"."""
+    return f"{level * 100:.6g}"
+
+
+def interval_columns(levels: Sequence[float], prefix: str = "") -> tuple[list[str], list[str]]:
+    """Column names ``lower_<pct>`` / ``upper_<pct>`` (``mc_lower_<pct>`` ... with prefix ``mc_``)."""
+    labels = [level_label(level) for level in levels]
+    return [f"{prefix}lower_{label}" for label in labels], [f"{prefix}upper_{label}" for label in labels]
+
+
+# ---------------------------------------------------------------------------- calibration
+
+
+def conformal_rank(n: int, level: float) -> int:
+    """k = ceil((n + 1) · level), the order statistic giving coverage >= level on exchangeable data."""
+    if not 0 < level < 1:
+        raise ValueError(f"conformal level must be in (0, 1), got {level}")
+    return math.ceil((n + 1) * level - 1e-9)  # tolerance: (n+1)*level is often an integer up to rounding
+
+
+def fit_conformal(
+    residual_abs: np.ndarray, scale: np.ndarray | float, levels: Sequence[float], min_scale: float
+) -> dict[float, float]:
+    """Conformal quantile of |y − ŷ| / max(σ, min_scale) per level (``scale=1``: plain split conformal).
+
+    Non-finite scores are dropped; ``q = inf`` when the calibration set is too small for the level.
+    """
+    residual_abs = np.abs(np.asarray(residual_abs, dtype=float))
+    scores = np.broadcast_to(residual_abs / np.maximum(np.asarray(scale, dtype=float), min_scale), residual_abs.shape)
+    scores = np.sort(scores[np.isfinite(scores)])
+    out: dict[float, float] = {}
+    for level in levels:
+        k = conformal_rank(scores.size, level)
+        out[float(level)] = float(scores[k - 1]) if 1 <= k <= scores.size else float("inf")
+    return out
+
+
+def scale_floor(calibration_std: np.ndarray) -> float:
+    positive = calibration_std[np.isfinite(calibration_std) & (calibration_std > 0)]
+    return float(np.quantile(positive, MIN_SCALE_QUANTILE)) if len(positive) else 1e-6
+
+
+def calibrate(target: np.ndarray, prediction: np.ndarray, std: np.ndarray, levels: Sequence[float]) -> dict:
+    """The calibration a checkpoint stores: conformal quantiles per level and the σ floor used."""
+    known = np.isfinite(target) & np.isfinite(prediction) & np.isfinite(std)
+    floor = scale_floor(std[known])
+    quantiles = fit_conformal(np.abs(target[known] - prediction[known]), std[known], levels, min_scale=floor)
+    return {
+        "levels": list(levels),
+        "quantiles": {str(level): float(q) for level, q in quantiles.items()},
+        "min_scale": floor,
+        "n_calibration": int(known.sum()),
+    }
+
+
+def calibrate_model(loaded: LoadedModel, arrays: Arrays, levels: list[float], mc_samples: int, seed: int = 0) -> dict:
+    """Conformal calibration of ``loaded`` on the labelled rows of ``arrays`` (an embargoed block)."""
+    out = predict(loaded, arrays, mc_samples=max(mc_samples, 2), seed=seed)
+    calibration = calibrate(arrays.target, out["prediction"], out["mc_std"], levels)
+    calibration["mc_samples"] = max(mc_samples, 2)
+    return calibration
+
+
+# ---------------------------------------------------------------------------- prediction
+
+
+def intervals(prediction: np.ndarray, std: np.ndarray, calibration: dict) -> pd.DataFrame:
+    """Calibrated (``lower_80`` ...) and raw MC-dropout (``mc_lower_80`` ...) bounds, per level."""
+    scale = np.maximum(std, calibration["min_scale"])
+    out = {}
+    for level in calibration["levels"]:
+        (lower,), (upper,) = interval_columns([level])
+        q = calibration["quantiles"][str(level)]
+        out[lower], out[upper] = prediction - q * scale, prediction + q * scale
+        (mc_lower,), (mc_upper,) = interval_columns([level], KINDS["mc_dropout"])
+        z = GAUSSIAN_Z.get(level) or _z(level)
+        out[mc_lower], out[mc_upper] = prediction - z * std, prediction + z * std
+    return pd.DataFrame(out)
+
+
+def _z(level: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.5 + level / 2))
+
+
+def predict_with_uncertainty(
+    loaded: LoadedModel, arrays: Arrays, calibration: dict, mc_samples: int, seed: int = 0
+) -> pd.DataFrame:
+    """Per row: prediction, MC-dropout std, calibrated and raw MC intervals, confidence and its inputs."""
+    out = predict(loaded, arrays, mc_samples=max(mc_samples, 2), seed=seed)
+    frame = pd.DataFrame({"date": arrays.dates, "prediction": out["prediction"], "mc_std": out["mc_std"]})
+    frame = pd.concat([frame, intervals(out["prediction"], out["mc_std"], calibration)], axis=1)
+    temporal = [name for name in loaded.checkpoint["temporal_features"] if name != STEP_MASK]
+    static = list(loaded.checkpoint["static_features"])
+    frame[VOLATILITY] = arrays.past[:, -1, temporal.index(VOLATILITY)]
+    frame[SIZE] = arrays.static[:, static.index(SIZE)]
+    frame["missing_share"] = missing_share(arrays, static)
+    past_scaled, static_scaled = loaded.scaler.transform(arrays)
+    frame["clipped_share"] = clipped_share(past_scaled, static_scaled)
+    frame["confidence"] = confidence(frame, max(calibration["levels"])).to_numpy()
+    return frame
+
+
+def missing_share(arrays: Arrays, static_names: Sequence[str]) -> np.ndarray:
+    """Per row, from the unscaled arrays: half the share of unobserved months, half "no fundamentals yet"."""
+    missing_steps = np.isnan(arrays.past).all(axis=-1).mean(axis=1)
+    names = list(static_names)
+    no_fundamentals = arrays.static[:, names.index(FUNDAMENTALS_MISSING)] if FUNDAMENTALS_MISSING in names else 0.0
+    return np.clip(0.5 * missing_steps + 0.5 * np.nan_to_num(no_fundamentals, nan=1.0), 0, 1)
+
+
+def clipped_share(past_scaled: np.ndarray, static_scaled: np.ndarray) -> np.ndarray:
+    """Per row: the share of the last step's and the static inputs that sit at the scaler's clip."""
+    at_edge = np.abs(static_scaled) >= CLIP - 1e-6
+    at_edge_past = np.abs(past_scaled[:, -1, :-1]) >= CLIP - 1e-6
+    return np.concatenate([at_edge, at_edge_past], axis=1).mean(axis=1)
+
+
+def confidence(frame: pd.DataFrame, widest_level: float) -> pd.Series:
+    """Confidence in [0, 1] per row; ``frame`` needs date, prediction, the widest calibrated bounds,
+    the volatility and size features, missing_share and clipped_share."""
+    (lower,), (upper,) = interval_columns([widest_level])
+    by_date = frame.groupby("date")
+    width = frame[upper] - frame[lower]
+    extremity = (frame["prediction"] - by_date["prediction"].transform("median")).abs()
+    penalties = {
+        "width": width.groupby(frame["date"]).rank(pct=True),
+        "volatility": frame[VOLATILITY].groupby(frame["date"]).rank(pct=True).fillna(1.0),
+        "size": 1 - frame[SIZE].groupby(frame["date"]).rank(pct=True).fillna(0.0),
+        "extremity": extremity.groupby(frame["date"]).rank(pct=True),
+        "completeness": frame["missing_share"].clip(0, 1),
+        "extremes": (frame["clipped_share"] * 5).clip(0, 1),
+    }
+    score = 1 - sum(CONFIDENCE_WEIGHTS[name] * penalty for name, penalty in penalties.items())
+    return score.clip(0, 1).rename("confidence")
+
+
+# ---------------------------------------------------------------------------- scoring on test rows
+
+
+def coverage_table(frame: pd.DataFrame, levels: Sequence[float], target: str = "target") -> pd.DataFrame:
+    """Coverage and mean width of each interval kind and level: pooled, per test year, per volatility tercile.
+
+    Columns: kind (calibrated | mc_dropout), level, group (pooled | year | volatility), bucket
+    ("all", the year, or the tercile 1..3 from low to high volatility), coverage, width, n.
+    """
+    groupings = {
+        "year": frame["date"].dt.year,
+        "volatility": pd.qcut(frame[VOLATILITY].rank(method="first"), 3, labels=[1, 2, 3]),
+    }
+    rows = []
+    for level in levels:
+        for kind, prefix in KINDS.items():
+            (lower,), (upper,) = interval_columns([level], prefix)
+            inside = (frame[target] >= frame[lower]) & (frame[target] <= frame[upper])
+            width = frame[upper] - frame[lower]
+            rows.append((kind, level, "pooled", "all", float(inside.mean()), float(width.mean()), len(inside)))
+            for group, by in groupings.items():
+                for bucket, hits in inside.groupby(by, observed=True):
+                    rows.append((kind, level, group, str(bucket), float(hits.mean()), float(width[hits.index].mean()), len(hits)))
+    return pd.DataFrame(rows, columns=["kind", "level", "group", "bucket", "coverage", "width", "n"])
+
+
+def confidence_table(frame: pd.DataFrame, target: str = "target") -> pd.DataFrame:
+    """MAE and rank IC of the model by confidence quintile (1 = the least confident fifth)."""
+    quintile = pd.qcut(frame["confidence"].rank(method="first"), 5, labels=[1, 2, 3, 4, 5])
+    rows = []
+    for bucket, block in frame.groupby(quintile, observed=True):
+        mae = float((block["model"] - block[target]).abs().mean())
+        rank_ic = float(metrics.rank_ic_by_date(block, "model", target).mean())
+        rows.append((int(bucket), mae, rank_ic, len(block)))
+    return pd.DataFrame(rows, columns=["quintile", "mae", "rank_ic", "n"])
+
+
+def mae_order(table: pd.DataFrame) -> float:
+    """Rank correlation of confidence quintile and MAE: -1 when errors fall steadily as confidence rises."""
+    maes = table["mae"].reset_index(drop=True)
+    return float(maes.corr(pd.Series(range(len(maes))), method="spearman"))

@@ -1,0 +1,1 @@
+"""Modelling layer: the network, its inputs and scaling, splits, training, checkpoints."""

@@ -1,0 +1,77 @@
+"""From the store's frames to model arrays: one row per snapshot, its sequence, static vector and label."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from invest.data.features import label_column
+from invest.data.panel import Panel
+from invest.params import TrainParams
+
+
+@dataclass
+class Arrays:
+    """Model inputs for a set of snapshot rows (unscaled; NaN marks a missing value)."""
+
+    past: np.ndarray  # [N, T, F]
+    static: np.ndarray  # [N, S]
+    target: np.ndarray  # [N], NaN where the future is unknown
+    dates: np.ndarray  # [N] datetime64
+    tickers: np.ndarray  # [N] str
+
+    def subset(self, mask: np.ndarray) -> Arrays:
+        return Arrays(self.past[mask], self.static[mask], self.target[mask], self.dates[mask], self.tickers[mask])
+
+    def __len__(self) -> int:
+        return len(self.target)
+
+
+def build_arrays(panel: Panel, horizon: str, target: str, seq_len: int, shift_months: int = 0) -> Arrays:
+    """One row per snapshot: the last ``seq_len`` monthly steps up to its date, its static features, its label.
+
+    ``shift_months`` > 0 takes the features from that many months *after* the
+    snapshot: a deliberate leak used only by the look-ahead control.
+    """
+    snapshots = panel.snapshots
+    label = snapshots[label_column(horizon, target)].to_numpy(dtype=float, copy=True)
+    monthly = panel.monthly
+    temporal = monthly[panel.temporal_features].to_numpy(dtype=np.float32)
+    position = pd.Series(np.arange(len(monthly)), index=pd.MultiIndex.from_frame(monthly[["ticker", "date"]]))
+    static_frame = snapshots[["ticker", "date", *panel.static_features]]
+    if shift_months:
+        static_frame = _shift(static_frame, shift_months)
+    anchor = snapshots[["ticker", "date"]].copy()
+    if shift_months:
+        anchor = _shift(anchor, shift_months)
+    end = position.reindex(pd.MultiIndex.from_frame(anchor[["ticker", "date"]])).to_numpy()
+    available = ~np.isnan(end)
+    end = np.where(available, end, 0).astype(int)
+    steps = end[:, None] - np.arange(seq_len - 1, -1, -1)[None, :]  # [N, T]
+    valid = steps >= 0
+    steps = np.clip(steps, 0, None)
+    same_ticker = monthly["ticker"].to_numpy()[steps] == anchor["ticker"].to_numpy()[:, None]
+    valid &= same_ticker & available[:, None]
+    past = temporal[steps]  # [N, T, F]
+    past[~valid] = np.nan
+    static = static_frame[panel.static_features].to_numpy(dtype=np.float32, copy=True)
+    if shift_months:
+        label = np.where(available, label, np.nan)
+    return Arrays(past, static, label, snapshots["date"].to_numpy(), snapshots["ticker"].to_numpy())
+
+
+def _shift(frame: pd.DataFrame, months: int) -> pd.DataFrame:
+    """The same rows with values taken from the row ``months`` snapshots later for the same ticker."""
+    shifted = frame.groupby("ticker", sort=False).shift(-months)
+    shifted.insert(0, "ticker", frame["ticker"].to_numpy())
+    if "date" not in shifted:
+        shifted["date"] = frame["date"]
+    return shifted
+
+
+def load_arrays(panel: Panel, params: TrainParams) -> Arrays:
+    """Model inputs for every snapshot (features shifted one horizon ahead under the look-ahead control)."""
+    shift = params.horizon_months if params.control == "future_features" else 0
+    return build_arrays(panel, params.horizon, params.target, params.seq_len, shift_months=shift)

@@ -1,0 +1,54 @@
+"""Chronological splits: train / validation / test periods separated by embargoes.
+
+``Split.from_dates`` is the single split of the ``train`` stage; ``walk_forward`` gives the
+expanding-window split of one test year. For a test year Y with embargo e >= horizon:
+validation = the ``val_months`` of snapshots ending e months before Y starts, training =
+every snapshot up to e months before validation, so no training or validation label window
+reaches into the test year.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Split:
+    """Chronological train / validation / test periods separated by embargoes."""
+
+    train_end: pd.Timestamp
+    val_start: pd.Timestamp
+    val_end: pd.Timestamp
+    test_start: pd.Timestamp
+
+    @classmethod
+    def from_dates(cls, train_end: str, val_end: str, embargo_months: int) -> Split:
+        train_end_ts, val_end_ts = pd.Timestamp(train_end), pd.Timestamp(val_end)
+        gap = pd.DateOffset(months=embargo_months)
+        return cls(train_end_ts, train_end_ts + gap, val_end_ts, val_end_ts + gap)
+
+    def masks(self, dates: np.ndarray) -> dict[str, np.ndarray]:
+        dates = pd.DatetimeIndex(dates)
+        return {
+            "train": np.asarray(dates <= self.train_end),
+            "val": np.asarray((dates > self.val_start) & (dates <= self.val_end)),
+            "test": np.asarray(dates > self.test_start),
+        }
+
+    def to_dict(self) -> dict[str, str]:
+        return {name: str(value.date()) for name, value in self.__dict__.items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, str]) -> Split:
+        return cls(*(pd.Timestamp(data[key]) for key in ("train_end", "val_start", "val_end", "test_start")))
+
+
+def walk_forward(year: int, embargo_months: int, val_months: int) -> Split:
+    """The split that tests on the snapshots of ``year`` (see the module docstring)."""
+    test_start = pd.Timestamp(year=year, month=1, day=1) - pd.Timedelta(days=1)
+    val_end = test_start - pd.DateOffset(months=embargo_months)
+    val_start = val_end - pd.DateOffset(months=val_months)
+    return Split(val_start - pd.DateOffset(months=embargo_months), val_start, val_end, test_start)
