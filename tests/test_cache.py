@@ -2,8 +2,9 @@ import sqlite3
 
 import pytest
 
-from invest.cache import build_tables, main
+from invest.cache import main
 from invest.data import features, store
+from invest.data.snapshots import build_tables
 from invest.errors import DataError
 from invest.params import CacheParams
 

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 import yaml
-from tests.conftest import SMALL_PARAMS
+from tests.conftest import SMALL_PARAMS, invest_args
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ def _train(tmp_path, small_store, nproc: int) -> list[float]:
     run_dir.mkdir()
     (run_dir / "params.yaml").write_text(yaml.safe_dump(params))
     result = subprocess.run(
-        [sys.executable, "-m", "invest", "train", "--db", str(small_store)],
+        [sys.executable, "-m", "invest", *invest_args("train"), "--db", str(small_store)],
         cwd=run_dir,
         capture_output=True,
         text=True,
