@@ -22,11 +22,11 @@ def test_store_holds_every_table_and_reads_back(small_store):
     connection.close()
 
 
-def test_prices_are_stored_once_per_ticker_day(small_store, small_tables):
+def test_the_store_holds_features_not_daily_prices(small_store):
     connection = store.connect_readonly(small_store)
-    count = connection.execute("SELECT COUNT(*) FROM prices").fetchone()[0]
-    assert count == len(small_tables["prices"])
+    tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     connection.close()
+    assert tables == {"meta", "tickers", "monthly", "snapshots", "oracle"}
 
 
 def test_store_is_small_per_snapshot(small_store):

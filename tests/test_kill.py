@@ -126,7 +126,11 @@ def complete_a(tmp_path_factory) -> tuple[Path, dict[str, float]]:
 def start(stage: str, workdir: Path, at_replace: int = 0) -> subprocess.Popen:
     variables = env() | {"KILL_AT_REPLACE": str(at_replace), "KILL_MARKER": str(workdir / "kill.marker")}
     return subprocess.Popen(
-        [sys.executable, "-c", WRAPPER, *invest_args(stage)], cwd=workdir, env=variables, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [sys.executable, "-c", WRAPPER, *invest_args(stage)],
+        cwd=workdir,
+        env=variables,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 

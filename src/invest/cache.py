@@ -20,7 +20,7 @@ def main(params: Params, *, raw_dir: str | os.PathLike[str], db_path: str | os.P
     size_kb = Path(db_path).stat().st_size / 1024
     print(
         f"cache: {len(snapshots):,} snapshots of {snapshots['ticker'].nunique()} tickers, "
-        f"{len(tables['prices']):,} price rows -> {db_path} ({size_kb:,.0f} KiB, "
+        f"{len(tables['monthly']):,} monthly steps -> {db_path} ({size_kb:,.0f} KiB, "
         f"{size_kb * 1024 / max(len(snapshots), 1):,.0f} bytes/snapshot, schema v{SCHEMA_VERSION})",
         file=sys.stderr,
     )

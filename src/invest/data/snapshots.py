@@ -58,7 +58,6 @@ def build_tables(raw: dict[str, pd.DataFrame], params: CacheParams) -> dict[str,
 
     tables = {
         "companies": _companies(raw["companies"], prices),
-        "prices": prices[["ticker", "date", "close", "adj_close", "volume"]],
         "monthly": monthly[["ticker", "date", *features.TEMPORAL_FEATURES]],
         "snapshots": snapshots.sort_values(["ticker", "date"], kind="mergesort").reset_index(drop=True),
     }

@@ -3,7 +3,6 @@
 Tables:
   meta(key, value)                    schema version and feature lists
   tickers(ticker_id, ticker, name, sector, industry)
-  prices(ticker_id, date, close, adj_close, volume)        one row per ticker-day
   monthly(ticker_id, date, <temporal features>)            one row per ticker-month end
   snapshots(ticker_id, date, <static features>, <labels>)  one row per ticker-snapshot
   oracle(ticker_id, date, expected_return_1y)              simulated market only
@@ -26,7 +25,7 @@ import pandas as pd
 from invest.errors import DataError, OutputError
 from invest.io import atomic_path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: no daily prices table (nothing read it; the raw tables keep them)
 
 
 def write_store(path: str | os.PathLike[str], tables: dict[str, pd.DataFrame], meta: dict[str, object]) -> None:
@@ -57,7 +56,7 @@ def _write_all(tmp: Path, tables: dict[str, pd.DataFrame], meta: dict[str, objec
             ]
             connection.executemany("INSERT INTO meta VALUES (?, ?)", rows)
             _write_frame(connection, "tickers", tables["tickers"], ("ticker_id",), rowid=True)
-            for name in ("prices", "monthly", "snapshots", "oracle"):
+            for name in ("monthly", "snapshots", "oracle"):
                 if name in tables:
                     _write_frame(connection, name, tables[name], ("ticker_id", "date"))
         connection.execute("VACUUM")
