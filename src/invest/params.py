@@ -301,6 +301,11 @@ def _typed(key: str, hint: Any, value: Any) -> Any:
         if not isinstance(value, list):
             raise ConfigError(f"params: {key} = {value!r} has the wrong type; expected a list")
         return [_typed(f"{key}[{i}]", item, v) for i, v in enumerate(value)]
+    if origin is dict:
+        key_type, item = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise ConfigError(f"params: {key} = {value!r} has the wrong type; expected a mapping of name: value")
+        return {_typed(f"{key} (a name)", key_type, k): _typed(f"{key}.{k}", item, v) for k, v in value.items()}
     if hint is bool:
         if isinstance(value, bool):
             return value
@@ -325,6 +330,8 @@ def _describe(hint: Any) -> str:
         return " or ".join(_describe(option) for option in typing.get_args(hint))
     if typing.get_origin(hint) is list:
         return "a list"
+    if typing.get_origin(hint) is dict:
+        return "a mapping of name: value"
     return {bool: "true or false", int: "an integer", float: "a number", str: "text", type(None): "null"}.get(hint, str(hint))
 
 
