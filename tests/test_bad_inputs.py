@@ -735,14 +735,14 @@ CASES = [
     Case(
         "evaluate-test-years-after-data",
         ("evaluate",),
-        "Error: evaluate.test_years: 2030 has no snapshots with known 1y returns (labels end 2017-12-29); choose years up to 2017",
+        "Error: evaluate.test_years: 2030 has no 1y returns to test on or too little history before to train on (labelled snapshots run 2010-12-31 to 2017-12-29); choose years from 2014 to 2017",
         params={"evaluate": {"mode": "walk_forward", "test_years": [2030]}},
         needs=("db", "model"),
     ),
     Case(
         "evaluate-test-years-before-data",
         ("evaluate",),
-        "Error: evaluate.test_years: 2005 has no snapshots with known 1y returns (labels end 2017-12-29); choose years up to 2017",
+        "Error: evaluate.test_years: 2005 has no 1y returns to test on or too little history before to train on (labelled snapshots run 2010-12-31 to 2017-12-29); choose years from 2014 to 2017",
         params={"evaluate": {"mode": "walk_forward", "test_years": [2005]}},
         needs=("db", "model"),
     ),

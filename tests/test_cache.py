@@ -84,3 +84,31 @@ def test_main_writes_atomically_and_replaces(tmp_path, raw_dir, small_params):
     main(small_params, raw_dir=raw_dir, db_path=db)
     assert db.read_bytes() == first  # same input, same bytes
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.db")] == []
+
+
+def price_only(tables: dict) -> dict:
+    """What most people have: prices without volume or ranges, an index, nothing else."""
+    out = {name: frame.copy() for name, frame in tables.items() if name != "oracle"}
+    out["prices"][["open", "high", "low", "volume"]] = float("nan")
+    out["market"][["vol_index", "short_rate", "long_rate"]] = float("nan")
+    out["fundamentals"] = out["fundamentals"].iloc[0:0]
+    out["macro"] = out["macro"].iloc[0:0]
+    out["companies"]["sector"] = "Unknown"
+    return out
+
+
+PRICE_FEATURES = ["ret_1m", "ret_3m", "ret_6m", "ret_12_1m", "excess_ret_1m", "vol_1m", "vol_3m", "dist_52w_high"]
+
+
+def test_price_only_data_builds_only_the_features_it_has_inputs_for(small_tables):
+    raw = price_only(small_tables)
+    tables = build_tables(raw, CacheParams())
+    assert list(tables["monthly"].columns) == ["ticker", "date", *PRICE_FEATURES]
+    static = [c for c in tables["snapshots"].columns if c not in ("ticker", "date", *features.LABELS)]
+    assert static == ["market_ret_12m", "market_vol_3m"]
+    assert tables["snapshots"][static].notna().mean().min() > 0.9  # what is built is filled with data, not constants
+    left_out = features.left_out(raw)
+    assert left_out["log_dollar_volume"] == "prices.volume" and left_out["hl_range_1m"] == "prices.high, prices.low"
+    assert left_out["book_to_market"] == "fundamentals.equity, fundamentals.shares"
+    assert left_out["inflation"] == "macro.inflation" and left_out["sector_energy"] == "companies.sector"
+    assert features.left_out(small_tables) == {}  # the simulated market has every input

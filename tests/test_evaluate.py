@@ -128,7 +128,9 @@ def test_test_years_without_labels_are_a_clear_error(small_store):
     from invest.evaluation import walk_forward
 
     params = from_dict({**SMALL_PARAMS, "evaluate": {**SMALL_PARAMS["evaluate"], "test_years": [2018]}})
-    with pytest.raises(ConfigError, match="evaluate.test_years: 2018 has no snapshots with known 1y returns"):
+    with pytest.raises(
+        ConfigError, match="evaluate.test_years: 2018 has no 1y returns to test on .*; choose years from 2014 to 2017"
+    ):
         walk_forward.walk_forward(load_panel(small_store), params)
 
 

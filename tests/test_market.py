@@ -59,3 +59,20 @@ def test_oracle_rank_ic_is_weak_but_real():
         joined = block.set_index("ticker")["expected_return_1y"].to_frame().join(realised.rename("r")).dropna()
         ics.append(joined.corr(method="spearman").iloc[0, 1])
     assert 0.12 < np.mean(ics) < 0.35
+
+
+def test_moving_as_of_cuts_the_simulated_market_and_never_changes_the_past():
+    from invest.data.sources import sim
+    from invest.params import DataParams
+
+    early = sim.fetch(DataParams(n_tickers=5, start="2010-01-01", as_of="2014-06-30", seed=4), {}).tables
+    late = sim.fetch(DataParams(n_tickers=5, start="2010-01-01", as_of="2016-12-31", seed=4), {}).tables
+    for name, frame in early.items():
+        column = {"fundamentals": "report_date", "macro": "release_date"}.get(name, "date")
+        if column not in frame:
+            pd.testing.assert_frame_equal(frame, late[name])
+            continue
+        assert frame[column].max() <= pd.Timestamp("2014-06-30")
+        cut = late[name][late[name][column] <= pd.Timestamp("2014-06-30")].reset_index(drop=True)
+        pd.testing.assert_frame_equal(frame, cut, check_exact=True)
+    assert late["prices"]["date"].max() == pd.Timestamp("2016-12-30")

@@ -100,3 +100,25 @@ def test_split_from_dates():
     split = Split.from_dates("2015-12-31", "2018-12-31", 12)
     assert split.val_start == pd.Timestamp("2016-12-31")
     assert split.test_start == pd.Timestamp("2019-12-31")
+
+
+def test_price_only_data_trains_predicts_and_records_what_was_left_out(tmp_path, small_tables, small_params):
+    import warnings
+
+    from tests.conftest import write_raw
+    from tests.test_cache import PRICE_FEATURES, price_only
+
+    from invest import cache, predict
+
+    write_raw(tmp_path / "raw", price_only(small_tables))
+    db = tmp_path / "store.db"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's All-NaN and friends must not reach the user
+        cache.main(small_params, raw_dir=tmp_path / "raw", db_path=db)
+        run_train(small_params, db, tmp_path / "model.pt")
+        frame = predict.main(small_params, db, tmp_path / "model.pt", None, echo=False)
+    ckpt = checkpoint.load(tmp_path / "model.pt")
+    assert ckpt["temporal_features"] == [*PRICE_FEATURES, features.STEP_MASK]
+    assert ckpt["static_features"] == ["market_ret_12m", "market_vol_3m"]
+    assert ckpt["metadata"]["features_left_out"]["volume_trend"] == "prices.volume"
+    assert frame["prediction"].notna().all() and frame["confidence"].between(0, 1).all()

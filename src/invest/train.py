@@ -8,6 +8,7 @@ import sys
 import time
 from importlib.metadata import version
 
+import numpy as np
 import torch
 
 from invest.data.panel import load_panel
@@ -18,6 +19,7 @@ from invest.modelling import distributed
 from invest.modelling.checkpoint import LoadedModel, assemble, save
 from invest.modelling.device import resolve_device
 from invest.modelling.provenance import code_version, head_commit
+from invest.modelling.splits import check_test_years
 from invest.modelling.training import Prepared, configure_runtime, fit, prepare
 from invest.params import Params
 
@@ -38,6 +40,10 @@ def main(
     configure_runtime(train.num_threads)
     panel = load_panel(db_path)
     prepared = prepare(panel, train)
+    if params.evaluate.mode == "walk_forward":  # a doomed evaluation stops here, before anything is trained
+        labelled = prepared.arrays.dates[~np.isnan(prepared.arrays.target)]
+        evaluate = params.evaluate
+        check_test_years(labelled, evaluate.test_years, train.embargo, evaluate.val_months, train.horizon)
     if not distributed.is_main():  # other ranks train their shard and leave the writing to rank 0
         fit(prepared, train, device)
         distributed.teardown()
@@ -53,7 +59,8 @@ def main(
     )
     network, summary = fit_with_curves(prepared, params, device, live_dir)
     metrics = {**summary, **{f"{name}_rows": count for name, count in counts.items()}}
-    checkpoint = build_checkpoint(network, panel, prepared, params, metadata(params, prepared, db_path, metrics, device.type))
+    meta = metadata(params, prepared, panel.meta, db_path, metrics, device.type)
+    checkpoint = build_checkpoint(network, panel, prepared, params, meta)
     save(model_path, checkpoint)
     write_card(card_path, checkpoint)
     write_json(metrics_path, metrics)
@@ -99,7 +106,9 @@ def fit_with_curves(prepared: Prepared, params: Params, device: torch.device, li
     return network, summary
 
 
-def metadata(params: Params, prepared: Prepared, db_path: str | os.PathLike[str], metrics: dict, device: str) -> dict:
+def metadata(
+    params: Params, prepared: Prepared, store_meta: dict, db_path: str | os.PathLike[str], metrics: dict, device: str
+) -> dict:
     """What the checkpoint records about its making: code, data, params, period, metrics."""
     code = code_version()  # the code, not HEAD: committing these results must not change them
     dates = prepared.arrays.dates[prepared.masks["train"]]
@@ -113,6 +122,7 @@ def metadata(params: Params, prepared: Prepared, db_path: str | os.PathLike[str]
         "data_hash": file_sha256(db_path),
         "params": {"train": params.train.__dict__},
         "training_period": {"first": str(dates.min())[:10], "last": str(dates.max())[:10]},
+        "features_left_out": dict(store_meta.get("features_left_out", {})),  # the data lacked their inputs
         "samples": {name: int(mask.sum()) for name, mask in prepared.masks.items()},
         "metrics": metrics,
         "device": device,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from invest.data.schema import GICS_SECTORS, MAX_FILL_DAYS
+from invest.data.schema import GICS_SECTORS, MACRO_SERIES, MAX_FILL_DAYS, UNKNOWN
 from invest.params import HORIZONS
 
 TRADING_DAYS = 252
@@ -68,6 +68,66 @@ MOMENTUM = "ret_12_1m"  # the 12-1 month return: the momentum baseline's signal
 VOLATILITY = "vol_3m"  # trailing volatility: interval coverage by volatility tercile, confidence
 SIZE = "log_market_cap"  # confidence: small companies get less
 FUNDAMENTALS_MISSING = "fundamentals_missing"  # 1 where no quarter was reported yet
+
+
+# The raw inputs each feature is computed from, as (table, column); macro inputs name a series of the
+# macro table, ("companies", "sector") a known sector label. A feature is built only when every input
+# has data somewhere: price-only data gets price features, never constants standing in for the rest.
+ADJ, INDEX = ("prices", "adj_close"), ("market", "index_close")
+NEEDS: dict[str, tuple[tuple[str, str], ...]] = {
+    **{name: (ADJ,) for name in ("ret_1m", "ret_3m", "ret_6m", "ret_12_1m", "vol_1m", "vol_3m", "dist_52w_high")},
+    "excess_ret_1m": (ADJ, INDEX),
+    "log_dollar_volume": (("prices", "close"), ("prices", "volume")),
+    "volume_trend": (("prices", "volume"),),
+    "hl_range_1m": (("prices", "high"), ("prices", "low")),
+    "log_market_cap": (("fundamentals", "shares"),),
+    "book_to_market": (("fundamentals", "equity"), ("fundamentals", "shares")),
+    "earnings_yield": (("fundamentals", "net_income"), ("fundamentals", "shares")),
+    "sales_to_price": (("fundamentals", "revenue"), ("fundamentals", "shares")),
+    "fcf_yield": (("fundamentals", "free_cash_flow"), ("fundamentals", "shares")),
+    "roe": (("fundamentals", "net_income"), ("fundamentals", "equity")),
+    "roa": (("fundamentals", "net_income"), ("fundamentals", "assets")),
+    "net_margin": (("fundamentals", "net_income"), ("fundamentals", "revenue")),
+    "debt_to_equity": (("fundamentals", "debt"), ("fundamentals", "equity")),
+    "debt_to_assets": (("fundamentals", "debt"), ("fundamentals", "assets")),
+    "cash_to_assets": (("fundamentals", "cash"), ("fundamentals", "assets")),
+    "accruals": (("fundamentals", "net_income"), ("fundamentals", "operating_cash_flow"), ("fundamentals", "assets")),
+    "revenue_growth": (("fundamentals", "revenue"),),
+    "eps_growth": (("fundamentals", "eps"),),
+    "asset_growth": (("fundamentals", "assets"),),
+    "share_change": (("fundamentals", "shares"),),
+    "fundamentals_age": (("fundamentals", "report_date"),),
+    "fundamentals_missing": (("fundamentals", "report_date"),),
+    "vol_index": (("market", "vol_index"),),
+    "short_rate": (("market", "short_rate"),),
+    "term_spread": (("market", "short_rate"), ("market", "long_rate")),
+    "market_ret_12m": (INDEX,),
+    "market_vol_3m": (INDEX,),
+    **{series: (("macro", series),) for series in MACRO_SERIES},
+    **{name: (("companies", "sector"),) for name in SECTOR_FEATURES},
+}
+
+
+def left_out(raw: dict[str, pd.DataFrame]) -> dict[str, str]:
+    """Features that cannot be built from ``raw``, each with the inputs it lacks (``"prices.volume"``)."""
+    missing = {}
+    for feature in (*TEMPORAL_FEATURES, *STATIC_FEATURES):
+        lacking = [f"{table}.{column}" for table, column in NEEDS[feature] if not _has_data(raw, table, column)]
+        if lacking:
+            missing[feature] = ", ".join(lacking)
+    return missing
+
+
+def _has_data(raw: dict[str, pd.DataFrame], table: str, column: str) -> bool:
+    frame = raw.get(table)
+    if frame is None or frame.empty:
+        return False
+    if table == "macro":
+        return bool(frame.loc[frame["series"] == column, "value"].notna().any())
+    values = frame[column]
+    if table == "companies":
+        return bool((values.notna() & (values != UNKNOWN)).any())
+    return bool(values.notna().any())
 
 
 def label_column(horizon: str, target: str) -> str:
@@ -185,7 +245,7 @@ def macro_features(market: pd.DataFrame, macro: pd.DataFrame, at: pd.DatetimeInd
     out["market_ret_12m"] = (log_index - log_index.shift(TRADING_DAYS)).reindex(at, method="ffill")
     vol = log_index.diff().rolling(63, min_periods=45).std() * np.sqrt(TRADING_DAYS)
     out["market_vol_3m"] = vol.reindex(at, method="ffill")
-    for series in ("inflation", "unemployment", "gdp_growth"):
+    for series in MACRO_SERIES:
         released = macro[macro["series"] == series].sort_values(["release_date", "period_end"], kind="mergesort")
         released = released.drop_duplicates("release_date", keep="last").set_index("release_date")["value"]
         out[series] = released.reindex(at, method="ffill") if len(released) else np.nan

@@ -100,6 +100,8 @@ ORACLE = Table(
 TABLES: tuple[Table, ...] = (PRICES, COMPANIES, FUNDAMENTALS, MARKET, MACRO, ORACLE)
 TABLES_BY_NAME = {table.name: table for table in TABLES}
 
+UNKNOWN = "Unknown"  # the sector or industry label of a company without one
+
 GICS_SECTORS = (
     "Communication Services",
     "Consumer Discretionary",

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from invest.data import features
-from invest.data.schema import MAX_FILL_DAYS
+from invest.data.schema import MAX_FILL_DAYS, UNKNOWN
 from invest.errors import DataError
 from invest.params import CacheParams
 
@@ -54,17 +54,27 @@ def build_tables(raw: dict[str, pd.DataFrame], params: CacheParams) -> dict[str,
     index_close = market.set_index("date")["index_close"].reindex(calendar).ffill(limit=MAX_FILL_DAYS)
     labels = features.forward_returns(panels["adj_close"].ffill(limit=MAX_FILL_DAYS), index_close, snapshot_dates, month_ends)
     snapshots = static.merge(labels, on=["ticker", "date"], how="left")
-    snapshots = snapshots[["ticker", "date", *features.STATIC_FEATURES, *features.LABELS]]
+    temporal, static_names = built_features(raw)
+    snapshots = snapshots[["ticker", "date", *static_names, *features.LABELS]]
 
     tables = {
         "companies": _companies(raw["companies"], prices),
-        "monthly": monthly[["ticker", "date", *features.TEMPORAL_FEATURES]],
+        "monthly": monthly[["ticker", "date", *temporal]],
         "snapshots": snapshots.sort_values(["ticker", "date"], kind="mergesort").reset_index(drop=True),
     }
     if "oracle" in raw:
         oracle = raw["oracle"]
         tables["oracle"] = oracle[oracle["date"].isin(snapshot_dates)].reset_index(drop=True)
     return tables
+
+
+def built_features(raw: dict[str, pd.DataFrame]) -> tuple[list[str], list[str]]:
+    """The temporal and static features the raw tables have the inputs for, in the contract's order."""
+    lacking = features.left_out(raw)
+    return (
+        [name for name in features.TEMPORAL_FEATURES if name not in lacking],
+        [name for name in features.STATIC_FEATURES if name not in lacking],
+    )
 
 
 def _complete_periods(month_ends: pd.DatetimeIndex) -> pd.DatetimeIndex:
@@ -77,8 +87,8 @@ def _complete_periods(month_ends: pd.DatetimeIndex) -> pd.DatetimeIndex:
 def _companies(companies: pd.DataFrame, prices: pd.DataFrame) -> pd.DataFrame:
     tickers = pd.DataFrame({"ticker": np.sort(prices["ticker"].unique())})
     out = tickers.merge(companies, on="ticker", how="left")
-    out["sector"] = out["sector"].fillna("Unknown")
-    out["industry"] = out["industry"].fillna("Unknown")
+    out["sector"] = out["sector"].fillna(UNKNOWN)
+    out["industry"] = out["industry"].fillna(UNKNOWN)
     out["name"] = out["name"].fillna(out["ticker"])
     return out
 
@@ -98,9 +108,11 @@ def with_ticker_ids(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
 
 def store_meta(raw: dict[str, pd.DataFrame], tables: dict[str, pd.DataFrame], params: CacheParams) -> dict[str, object]:
     """The store's ``meta`` table: the feature contract it was built with and its date range."""
+    temporal, static = built_features(raw)
     return {
-        "temporal_features": list(features.TEMPORAL_FEATURES),
-        "static_features": list(features.STATIC_FEATURES),
+        "temporal_features": temporal,
+        "static_features": static,
+        "features_left_out": features.left_out(raw),
         "labels": list(features.LABELS),
         "snapshot_freq": params.snapshot_freq,
         "has_oracle": "oracle" in tables,

@@ -64,6 +64,7 @@ def describe(checkpoint: dict[str, Any]) -> dict[str, Any]:
             "static": static,
             "n_temporal": len(temporal),
             "n_static": len(static),
+            "left_out": meta.get("features_left_out", {}),
             "schema": dict(checkpoint.get("feature_schema", {})),
         },
         "target": dict(checkpoint["target"]),

@@ -141,7 +141,7 @@ def predict_with_uncertainty(
     temporal = [name for name in loaded.checkpoint["temporal_features"] if name != STEP_MASK]
     static = list(loaded.checkpoint["static_features"])
     frame[VOLATILITY] = arrays.past[:, -1, temporal.index(VOLATILITY)]
-    frame[SIZE] = arrays.static[:, static.index(SIZE)]
+    frame[SIZE] = arrays.static[:, static.index(SIZE)] if SIZE in static else np.nan  # price-only data: no size
     frame["missing_share"] = missing_share(arrays, static)
     past_scaled, static_scaled = loaded.scaler.transform(arrays)
     frame["clipped_share"] = clipped_share(past_scaled, static_scaled)
@@ -166,7 +166,8 @@ def clipped_share(past_scaled: np.ndarray, static_scaled: np.ndarray) -> np.ndar
 
 def confidence(frame: pd.DataFrame, widest_level: float) -> pd.Series:
     """Confidence in [0, 1] per row; ``frame`` needs date, prediction, the widest calibrated bounds,
-    the volatility and size features, missing_share and clipped_share."""
+    the volatility and size features, missing_share and clipped_share. A factor whose input the data
+    lacks everywhere (size without fundamentals) is left out and the other weights rescaled."""
     (lower,), (upper,) = interval_columns([widest_level])
     by_date = frame.groupby("date")
     width = frame[upper] - frame[lower]
@@ -179,7 +180,10 @@ def confidence(frame: pd.DataFrame, widest_level: float) -> pd.Series:
         "completeness": frame["missing_share"].clip(0, 1),
         "extremes": (frame["clipped_share"] * 5).clip(0, 1),
     }
-    score = 1 - sum(CONFIDENCE_WEIGHTS[name] * penalty for name, penalty in penalties.items())
+    lacking = {name for name, column in (("volatility", VOLATILITY), ("size", SIZE)) if frame[column].isna().all()}
+    weights = {name: weight for name, weight in CONFIDENCE_WEIGHTS.items() if name not in lacking}
+    total = sum(weights.values())
+    score = 1 - sum(weight / total * penalties[name] for name, weight in weights.items())
     return score.clip(0, 1).rename("confidence")
 
 

@@ -21,7 +21,7 @@ from invest.evaluation import MODEL, ORACLE, predictors
 from invest.modelling.checkpoint import LoadedModel
 from invest.modelling.dataset import Arrays, load_arrays
 from invest.modelling.device import resolve_device
-from invest.modelling.splits import Split
+from invest.modelling.splits import Split, check_test_years
 from invest.modelling.splits import walk_forward as walk_forward_split
 from invest.modelling.training import prepare
 from invest.params import Params, TrainParams
@@ -34,15 +34,10 @@ def walk_forward(panel: Panel, params: Params) -> pd.DataFrame:
     arrays = load_arrays(panel, train_params)
     years = pd.DatetimeIndex(arrays.dates).year
     labelled = ~np.isnan(arrays.target)
+    check_test_years(arrays.dates[labelled], settings.test_years, train_params.embargo, settings.val_months, train_params.horizon)
     frames = []
     for year in settings.test_years:
         test_rows = (years == year) & labelled
-        if not test_rows.any():
-            last = pd.DatetimeIndex(arrays.dates[labelled]).max()
-            raise ConfigError(
-                f"evaluate.test_years: {year} has no snapshots with known {train_params.horizon} returns "
-                f"(labels end {last.date()}); choose years up to {last.year}"
-            )
         split = walk_forward_split(year, train_params.embargo, settings.val_months)
         print(
             f"evaluate: walk-forward {year}: train to {split.train_end.date()}, validate "

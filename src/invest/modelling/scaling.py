@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -63,7 +64,9 @@ class Scaler:
 
 
 def _robust(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    with np.errstate(all="ignore"):
+    # a feature with no value on the training rows (fundamentals that start later) gets center 0, scale 1
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy's "All-NaN slice encountered"
         center = np.nanmedian(values, axis=0)
         q75, q25 = np.nanpercentile(values, [75, 25], axis=0)
     scale = (q75 - q25) / 1.349

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from invest.errors import ConfigError
+
+MIN_ROWS = 10  # labelled rows a training or validation block needs (training.prepare refuses fewer)
+
 
 @dataclass(frozen=True)
 class Split:
@@ -52,3 +56,36 @@ def walk_forward(year: int, embargo_months: int, val_months: int) -> Split:
     val_end = test_start - pd.DateOffset(months=embargo_months)
     val_start = val_end - pd.DateOffset(months=val_months)
     return Split(val_start - pd.DateOffset(months=embargo_months), val_start, val_end, test_start)
+
+
+def check_test_years(labelled_dates: np.ndarray, years: list[int], embargo_months: int, val_months: int, horizon: str) -> None:
+    """One line naming every test year that cannot be evaluated on these data, and the years that can.
+
+    A year can be tested if it has labelled snapshots and its walk-forward split leaves at least
+    ``MIN_ROWS`` labelled rows to train on and to validate on. Run before anything is trained.
+    """
+    dates = pd.DatetimeIndex(labelled_dates)
+    if dates.empty:
+        raise ConfigError(
+            f"no snapshot has a known {horizon} return: fetch a longer history (data.start) or a shorter train.horizon"
+        )
+
+    def testable(year: int) -> bool:
+        masks = walk_forward(year, embargo_months, val_months).masks(dates)
+        return bool((dates.year == year).any()) and masks["train"].sum() >= MIN_ROWS and masks["val"].sum() >= MIN_ROWS
+
+    bad = [year for year in years if not testable(year)]
+    if not bad:
+        return
+    span = f"labelled snapshots run {dates.min().date()} to {dates.max().date()}"
+    good = [year for year in range(dates.min().year, dates.max().year + 1) if testable(year)]
+    fix = (
+        f"choose years from {good[0]} to {good[-1]}"
+        if good
+        else "fetch a longer history (data.start) or shorten evaluate.val_months"
+    )
+    named = ", ".join(map(str, bad))
+    verb = "has" if len(bad) == 1 else "have"
+    raise ConfigError(
+        f"evaluate.test_years: {named} {verb} no {horizon} returns to test on or too little history before to train on ({span}); {fix}"
+    )
