@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 import shutil
@@ -192,6 +193,26 @@ def _newco_store(workdir: Path) -> None:
     cache.main(params_module.from_dict(BASE_PARAMS), raw_dir=workdir / "data" / "raw", db_path=workdir / "data" / "stock_data.db")
 
 
+def _price_only(workdir: Path) -> None:
+    """Closes and an index level only: what most people have (no volume, VIX, rates or fundamentals)."""
+    _raw("prices", lambda f: f.assign(open=np.nan, high=np.nan, low=np.nan, volume=np.nan))(workdir)
+    _raw("market", lambda f: f.assign(vol_index=np.nan, short_rate=np.nan, long_rate=np.nan))(workdir)
+    _raw("fundamentals", lambda f: f.iloc[:0])(workdir)
+
+
+def _unit_errors(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every fourth quarter of S001's revenue in thousands of the unit (97M for 97bn)."""
+    frame = frame.copy()
+    frame.loc[frame.index[frame["ticker"] == "S001"][4:-4:4], "revenue"] /= 1000
+    return frame
+
+
+def _thin_cross_section(frame: pd.DataFrame) -> pd.DataFrame:
+    """Only S000-S002 priced from March to May 2014."""
+    dropped = frame["date"].between("2014-03-01", "2014-05-31") & ~frame["ticker"].isin(["S000", "S001", "S002"])
+    return frame[~dropped]
+
+
 # ---------------------------------------------------------------- checks for rows that succeed
 
 
@@ -215,6 +236,13 @@ def _missing_prices_are_skipped_not_zero(workdir: Path) -> None:
 
 def _report_written(workdir: Path) -> None:
     assert (workdir / "metrics" / "data_quality.json").is_file()
+
+
+def _price_only_columns_reported(workdir: Path) -> None:
+    report = json.loads((workdir / "metrics" / "data_quality.json").read_text())
+    assert report["prices_provided_columns"] == ["close", "adj_close"]
+    assert report["market_missing_columns"] == ["vol_index", "short_rate", "long_rate"]
+    assert report["fundamentals_provided_columns"] == []
 
 
 # ---------------------------------------------------------------- the catalogue
@@ -387,6 +415,20 @@ CASES = [
         "Error: params: evaluate.test_years = [2017, 2016] is out of range; allowed: increasing calendar years without repeats",
         params={"evaluate": {"test_years": [2017, 2016]}},
     ),
+    Case(
+        "params-missing-share-unknown-column",
+        ("validate",),
+        "Error: params: validate.max_missing_share has an unknown entry 'prices.volme'; allowed: prices, market or one of "
+        "their columns (prices.open, prices.high, prices.low, prices.close, prices.adj_close, prices.volume, "
+        "market.index_close, market.vol_index, market.short_rate, market.long_rate)",
+        params={"validate": {"max_missing_share": {"prices": 0.02, "market": 0.02, "prices.volme": 0.5}}},
+    ),
+    Case(
+        "params-missing-share-one-number",
+        ("validate",),
+        "Error: params: validate.max_missing_share = 0.02 has the wrong type; expected a mapping of name: value",
+        params={"validate": {"max_missing_share": 0.02}},
+    ),
     # devices
     Case(
         "device-cuda-without-gpu",
@@ -545,7 +587,8 @@ CASES = [
     Case(
         "raw-nan-in-most-rows",
         ("validate",),
-        "Error: raw data failed validation: prices.close is missing in 50.0% of rows (max 2.0%). Details in metrics/data_quality.json",
+        "Error: raw data failed validation: prices.close is missing in 50.0% of rows (max 2.0%; raise "
+        "validate.max_missing_share.prices.close). Details in metrics/data_quality.json",
         needs=("raw",),
         setup=_raw("prices", lambda f: _set(f, f.index[::2], "close", np.nan)),
         check=_report_written,
@@ -587,6 +630,66 @@ CASES = [
         "Error: raw data failed validation: 101 price rows have a zero or negative price. Details in metrics/data_quality.json",
         needs=("raw",),
         setup=_raw("prices", lambda f: _set(f, f.index[:101], "close", -1.0)),
+    ),
+    Case(
+        "raw-empty-fundamentals",
+        ("validate",),
+        "validate: ok (15 tickers, 34,114 price rows, 1 warnings)",
+        code=0,
+        needs=("raw",),
+        setup=_raw("fundamentals", lambda f: f.iloc[:0]),
+    ),
+    Case(
+        "raw-price-only",
+        ("validate",),
+        "validate: ok (15 tickers, 34,114 price rows, 3 warnings)",
+        code=0,
+        needs=("raw",),
+        setup=_price_only,
+        check=_price_only_columns_reported,
+    ),
+    Case(
+        "raw-volume-partly-missing",
+        ("validate",),
+        "Error: raw data failed validation: prices.volume is missing in 35.0% of rows (max 2.0%; raise "
+        "validate.max_missing_share.prices.volume or leave the column empty everywhere if you do not have it). "
+        "Details in metrics/data_quality.json",
+        needs=("raw",),
+        setup=_raw("prices", lambda f: _set(f, f.index[: int(len(f) * 0.35)], "volume", np.nan)),
+    ),
+    Case(
+        "raw-adj-close-empty",
+        ("validate",),
+        "Error: raw data failed validation: prices.adj_close is empty in every row but is required; fill it (copy close "
+        "if your source has no dividend-adjusted prices). Details in metrics/data_quality.json",
+        needs=("raw",),
+        setup=_raw("prices", lambda f: f.assign(adj_close=np.nan)),
+    ),
+    Case(
+        "raw-fundamentals-stop",
+        ("validate",),
+        "Error: raw data failed validation: fundamentals (every field): coverage collapses from 2016 on (at most 0.0% of "
+        "trading tickers report per year, down from a median of 100.0%); fetch the missing reports, or lower "
+        "validate.fundamentals_collapse_share (0 accepts it). Details in metrics/data_quality.json",
+        needs=("raw",),
+        setup=_raw("fundamentals", lambda f: f[f["report_date"] < "2016-01-01"]),
+    ),
+    Case(
+        "raw-fundamentals-unit-error",
+        ("validate",),
+        "Error: raw data failed validation: fundamentals: 7 quarterly values are 100x larger or smaller than both "
+        "neighbouring quarters (a unit error, millions for billions?): S001 revenue 2011-03-31",
+        needs=("raw",),
+        setup=_raw("fundamentals", _unit_errors),
+    ),
+    Case(
+        "raw-too-few-tickers-per-month",
+        ("validate",),
+        "Error: raw data failed validation: prices: fewer than 5 tickers have a close at 3 month ends: 2014-03 (3), "
+        "2014-04 (3), 2014-05 (3); rank IC needs a cross-section: add tickers for those months or lower "
+        "validate.min_tickers. Details in metrics/data_quality.json",
+        needs=("raw",),
+        setup=_raw("prices", _thin_cross_section),
     ),
     Case(
         "raw-ticker-with-three-days-validate",

@@ -67,9 +67,17 @@ class DataParams:
         _check(self.timeout_s > 0, "data.timeout_s", "a positive number of seconds", self.timeout_s)
 
 
+# The columns validate.max_missing_share may name: table -> its value columns (data/schema.py's, which
+# this base module cannot import; tests/test_validate.py keeps the two equal).
+MISSING_SHARE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "prices": ("open", "high", "low", "close", "adj_close", "volume"),
+    "market": ("index_close", "vol_index", "short_rate", "long_rate"),
+}
+
+
 @dataclass(frozen=True)
 class ValidateParams:
-    max_missing_share: float = 0.02
+    max_missing_share: dict[str, float] = field(default_factory=lambda: {"prices": 0.02, "market": 0.02})
     max_jump: float = 0.75
     max_jump_share: float = 0.0005
     max_gap_days: int = 10
@@ -77,17 +85,52 @@ class ValidateParams:
     max_stale_share: float = 0.01
     frozen_fundamental_years: float = 3.0
     max_frozen_share: float = 0.2
+    fundamentals_collapse_share: float = 0.1
+    unit_jump_factor: float = 100.0
+    max_unit_jump_share: float = 0.001
+    max_fundamentals_age_years: float = 1.5
     min_tickers: int = 5
 
+    def missing_limit(self, table: str, column: str) -> float:
+        """The largest share of missing values allowed in ``table.column``: its own entry, else its table's."""
+        return self.max_missing_share.get(f"{table}.{column}", self.max_missing_share[table])
+
     def validate(self) -> None:
-        for name in ("max_missing_share", "max_jump_share", "max_stale_share", "max_frozen_share"):
+        _missing_shares(self.max_missing_share)
+        for name in ("max_jump_share", "max_stale_share", "max_frozen_share", "fundamentals_collapse_share"):
             value = getattr(self, name)
             _check(0 <= value <= 1, f"validate.{name}", "a share between 0 and 1", value)
+        _check(
+            0 <= self.max_unit_jump_share <= 1,
+            "validate.max_unit_jump_share",
+            "a share between 0 and 1",
+            self.max_unit_jump_share,
+        )
         _check(self.max_jump > 0, "validate.max_jump", "a positive log return", self.max_jump)
         _check(self.max_gap_days >= 1, "validate.max_gap_days", "1 or more", self.max_gap_days)
         _check(self.stale_days >= 2, "validate.stale_days", "2 or more", self.stale_days)
         _check(self.frozen_fundamental_years > 0, "validate.frozen_fundamental_years", "> 0", self.frozen_fundamental_years)
+        _check(self.unit_jump_factor > 1, "validate.unit_jump_factor", "a factor above 1, such as 100", self.unit_jump_factor)
+        _check(self.max_fundamentals_age_years > 0, "validate.max_fundamentals_age_years", "> 0", self.max_fundamentals_age_years)
         _check(self.min_tickers >= 1, "validate.min_tickers", "1 or more", self.min_tickers)
+
+
+def _missing_shares(shares: dict[str, float]) -> None:
+    """Entries are a table (prices, market) or one of its columns (prices.volume); every table needs its own."""
+    columns = [f"{table}.{column}" for table, names in MISSING_SHARE_COLUMNS.items() for column in names]
+    for name, value in shares.items():
+        if name not in MISSING_SHARE_COLUMNS and name not in columns:
+            raise ConfigError(
+                f"params: validate.max_missing_share has an unknown entry {name!r}; allowed: "
+                f"{', '.join(MISSING_SHARE_COLUMNS)} or one of their columns ({', '.join(columns)})"
+            )
+        _check(0 <= value <= 1, f"validate.max_missing_share.{name}", "a share between 0 and 1", value)
+    for table in MISSING_SHARE_COLUMNS:
+        if table not in shares:
+            raise ConfigError(
+                f"params: validate.max_missing_share has no entry for {table}; give each table its share, "
+                "e.g. {prices: 0.02, market: 0.02}"
+            )
 
 
 @dataclass(frozen=True)
