@@ -135,8 +135,6 @@ def headline(evaluation: Evaluation, evaluate_params: Any = None) -> dict[str, A
         "rows": len(frame),
         "dates": int(frame["date"].nunique()),
         "model": {key: scores.loc[MODEL, key] for key in MODEL_KEYS},
-        "oracle_rank_ic": oracle_ic,
-        "oracle_share": scores.loc[MODEL, "rank_ic"] / oracle_ic if oracle_ic is not None else None,
         "base_rate": evaluation.base_rates.get("base_rate"),
         "baselines": {
             name: {"rank_ic": scores.loc[name, "rank_ic"], "mae": scores.loc[name, "mae"]} for name in evaluation.baselines
@@ -149,6 +147,9 @@ def headline(evaluation: Evaluation, evaluate_params: Any = None) -> dict[str, A
             for name, row in evaluation.margins.iterrows()
         },
     }
+    if oracle_ic is not None:  # the simulated market's planted expected return; real data has none
+        out["oracle_rank_ic"] = oracle_ic
+        out["oracle_share"] = scores.loc[MODEL, "rank_ic"] / oracle_ic
     if out["mode"] == "walk_forward":
         out["note"] = "walk-forward: the network was retrained per test year with these settings; scores describe the method"
     out["by_year"] = {
