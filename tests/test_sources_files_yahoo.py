@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from invest.data.schema import TABLES_BY_NAME, conform
 from invest.data.sources import files, files_csv, files_series
@@ -345,6 +347,38 @@ def test_folders_and_params_that_do_not_fit_the_layout(tmp_path):
         from_dict({"data": {"files_layout": "per_ticker", "files_market": {"spy": "spy.csv"}}})
     with pytest.raises(ConfigError, match=r"data.files_macro is read only with data.files_layout: per_ticker"):
         from_dict({"data": {"source": "files", "files_macro": {"inflation": "cpi.csv"}}})
+
+
+CELLS = st.one_of(
+    st.sampled_from(
+        ["", "2024-01-02", "2024-01-03", "2024-01-03 00:00:00-05:00", "2024-13-01", "01/02/2024", "1.5", "-1", "0"]
+        + ["null", "nan", "inf", "1e400", ".", "NA", '"', "a,b", "Date", "Ticker", "Price"]
+    ),
+    st.text(max_size=5),
+)
+HEADERS = st.lists(
+    st.sampled_from(["Date", "Open", "High", "Low", "Close", "Adj Close", "Volume", "value", "x", "Price"]), max_size=7
+)
+
+
+@st.composite
+def csv_texts(draw) -> str:
+    header = draw(HEADERS)
+    rows = [",".join(draw(CELLS).replace("\n", " ") for _ in header) for _ in range(draw(st.integers(0, 5)))]
+    return "\n".join([",".join(header), *rows]) + "\n"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(prices=st.one_of(csv_texts(), st.text(max_size=80)), series=st.one_of(csv_texts(), st.text(max_size=80)))
+def test_any_price_or_series_file_is_read_or_refused_in_one_line(tmp_path_factory, prices, series):
+    root = folder(tmp_path_factory.mktemp("fuzz"), {"AAA.csv": prices}, {"series.csv": series})
+    for market in ({}, {"index_close": "series.csv"}, {"vol_index": "series.csv"}):
+        try:
+            result = fetch(root, files_market=market)
+        except (DataError, ConfigError) as error:
+            assert "\n" not in str(error)
+        else:
+            assert set(result.tables["prices"]["ticker"]) == {"AAA"} and result.tables["market"]["date"].is_unique
 
 
 # ---------------------------------------------------------------- the real data

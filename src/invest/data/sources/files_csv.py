@@ -11,6 +11,7 @@ had the plain one-line header.
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,13 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[ T].*)?$")  # a time or offset after 
 def read(path: Path) -> pd.DataFrame:
     """Every cell as stripped text; row ``i`` of the index is line ``i + 2`` of the file; blank lines dropped."""
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)  # more fields than the header: data would be lost
+            raw = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False, index_col=False)
+    except pd.errors.ParserWarning:
+        raise DataError(
+            f"{path}: a line has more fields than the header; quote values that hold commas, or fix the header"
+        ) from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty (not even a header line); download it again or delete it") from None
     except Exception as exc:  # pandas raises many unrelated types for an unreadable file
