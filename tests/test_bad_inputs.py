@@ -185,6 +185,26 @@ def _duplicate_company(tables: dict) -> None:
     tables["companies"] = pd.concat([companies.iloc[:1], companies], ignore_index=True)
 
 
+# the per_ticker layout of the files source: Yahoo-style CSVs under ext/prices
+PER_TICKER_PARAMS = {"data": {**FILES_PARAMS["data"], "files_layout": "per_ticker"}}
+YAHOO_CSV = "Date,Open,High,Low,Close,Adj Close,Volume\n2012-01-03,10,11,9,10.5,10.4,1000\n2012-01-04,10.5,11,10,10.8,10.7,900\n"
+
+
+def _writes(files: dict[str, str]) -> Callable[[Path], None]:
+    def setup(workdir: Path) -> None:
+        for path, text in files.items():
+            _write(Path(path), text)(workdir)
+
+    return setup
+
+
+def _one_ticker_and_an_equal_weighted_index(workdir: Path) -> None:
+    prices = pd.read_parquet(workdir / "data" / "raw" / "prices.parquet")
+    market = pd.read_parquet(workdir / "data" / "raw" / "market.parquet")
+    assert set(prices["ticker"]) == {"S000"} and prices["adj_close"].tolist() == [10.4, 10.7]
+    assert market["index_close"].tolist() == pytest.approx([100, 100 * 10.7 / 10.4])
+
+
 def _newco_store(workdir: Path) -> None:
     """A store whose prices include NEWCO, a ticker with three days of data."""
     from invest import cache
@@ -505,6 +525,57 @@ CASES = [
         params=FILES_PARAMS,
         needs=("files",),
         setup=_files(_duplicate_company),
+    ),
+    Case(
+        "fetch-files-per-ticker-missing-ticker",
+        ("fetch",),
+        "fetch: 1 ticker(s) failed (NOPE: no file ext/prices/NOPE.csv (or .csv.gz)); validate decides if coverage suffices",
+        code=0,
+        params={"data": {**PER_TICKER_PARAMS["data"], "universe": ["S000", "NOPE"]}},
+        setup=_writes({"ext/prices/S000.csv": YAHOO_CSV}),
+        check=_one_ticker_and_an_equal_weighted_index,
+    ),
+    Case(
+        "fetch-files-per-ticker-no-prices-folder",
+        ("fetch",),
+        "Error: data.files_dir: ext/prices is not a directory; the per_ticker layout needs prices/<TICKER>.csv (or .csv.gz) files there (see docs/data_sources.md)",
+        params=PER_TICKER_PARAMS,
+        setup=_writes({"ext/S000.csv": YAHOO_CSV}),
+    ),
+    Case(
+        "fetch-files-per-ticker-empty-file",
+        ("fetch",),
+        "Error: ext/prices/S001.csv: the file is empty (not even a header line); download it again or delete it",
+        params=PER_TICKER_PARAMS,
+        setup=_writes({"ext/prices/S000.csv": YAHOO_CSV, "ext/prices/S001.csv": ""}),
+    ),
+    Case(
+        "fetch-files-per-ticker-non-numeric-close",
+        ("fetch",),
+        "Error: ext/prices/S000.csv: line 3: Close holds '10,8', not a number; write a number, or leave the cell empty if the value is unknown",
+        params=PER_TICKER_PARAMS,
+        setup=_writes({"ext/prices/S000.csv": YAHOO_CSV.replace(",10.8,", ',"10,8",')}),
+    ),
+    Case(
+        "fetch-files-per-ticker-duplicate-date",
+        ("fetch",),
+        "Error: ext/prices/S000.csv: line 2 and line 4 are the same day (2012-01-03); keep one row per day",
+        params=PER_TICKER_PARAMS,
+        setup=_writes({"ext/prices/S000.csv": YAHOO_CSV + "2012-01-03,10,11,9,10.5,10.4,1000\n"}),
+    ),
+    Case(
+        "fetch-files-market-two-value-columns",
+        ("fetch",),
+        "Error: ext/market/index.csv: line 1: cannot tell which column holds the values (columns: date, SPY, QQQ); keep the date and one value column, or name the value column value (or Close)",
+        params={"data": {**PER_TICKER_PARAMS["data"], "files_market": {"index_close": "market/index.csv"}}},
+        setup=_writes({"ext/prices/S000.csv": YAHOO_CSV, "ext/market/index.csv": "date,SPY,QQQ\n2012-01-03,127.5,57.2\n"}),
+    ),
+    Case(
+        "fetch-files-universe-csv-without-ticker",
+        ("fetch",),
+        "Error: data.universe: universe.csv line 1: no ticker column (columns: symbol, rank); name the column of symbols ticker, or write one symbol per line without a header",
+        params={"data": {**PER_TICKER_PARAMS["data"], "universe": "universe.csv"}},
+        setup=_writes({"ext/prices/S000.csv": YAHOO_CSV, "universe.csv": "symbol,rank\nS000,1\n"}),
     ),
     Case(
         "fetch-raw-dir-is-a-file",

@@ -41,6 +41,18 @@ def _seed(key: str, value: int) -> None:
     _check(0 <= value < 2**32, key, "0 to 4294967295", value)
 
 
+# the series a per_ticker files directory may name (invest.data.schema's market columns and macro series)
+FILES_MARKET_SERIES = ("index_close", "vol_index", "short_rate", "long_rate")
+FILES_MACRO_SERIES = ("inflation", "unemployment", "gdp_growth")
+
+
+def _series_files(key: str, files: dict[str, str], allowed: tuple[str, ...]) -> None:
+    for name, path in files.items():
+        if name not in allowed:
+            raise ConfigError(f"params: {key} names an unknown series {name!r}; allowed: {', '.join(allowed)}")
+        _check(bool(path.strip()), f"{key}.{name}", "a path relative to data.files_dir", path)
+
+
 @dataclass(frozen=True)
 class DataParams:
     source: Literal["sim", "yfinance", "files"] = "sim"
@@ -50,6 +62,9 @@ class DataParams:
     as_of: str = "2024-12-31"
     universe: list[str] | str = field(default_factory=list)
     files_dir: str = "data/external"
+    files_layout: Literal["tables", "per_ticker"] = "tables"
+    files_market: dict[str, str] = field(default_factory=dict)
+    files_macro: dict[str, str] = field(default_factory=dict)
     report_lag_days: int = 45
     batch_size: int = 25
     max_retries: int = 4
@@ -65,6 +80,15 @@ class DataParams:
         _check(1 <= self.batch_size <= 500, "data.batch_size", "1 to 500", self.batch_size)
         _check(0 <= self.max_retries <= 20, "data.max_retries", "0 to 20", self.max_retries)
         _check(self.timeout_s > 0, "data.timeout_s", "a positive number of seconds", self.timeout_s)
+        _series_files("data.files_market", self.files_market, FILES_MARKET_SERIES)
+        _series_files("data.files_macro", self.files_macro, FILES_MACRO_SERIES)
+        if self.source == "files" and self.files_layout == "tables":
+            for key in ("files_market", "files_macro"):
+                if getattr(self, key):
+                    raise ConfigError(
+                        f"params: data.{key} is read only with data.files_layout: per_ticker; "
+                        "set the layout or remove the key (the tables layout reads market and macro tables)"
+                    )
 
 
 # The columns validate.max_missing_share may name: table -> its value columns (data/schema.py's, which

@@ -1,6 +1,9 @@
 """Bring your own data (``data.source: files``): the raw tables as CSV or Parquet files.
 
-``data.files_dir`` holds one file per table, named after it: ``prices``,
+``data.files_layout`` says how ``data.files_dir`` is laid out: ``tables`` (this module)
+or ``per_ticker``, one Yahoo-style CSV per ticker (``invest.data.sources.files_yahoo``).
+
+In the ``tables`` layout ``data.files_dir`` holds one file per table, named after it: ``prices``,
 ``companies``, ``fundamentals`` and ``market`` are required; ``macro`` (an empty
 table when absent) and ``oracle`` (left out when absent) are optional. Each may be
 ``<table>.csv`` or ``<table>.parquet``, not both. Columns and units are those of
@@ -38,6 +41,10 @@ PUBLISHED_AFTER = {FUNDAMENTALS.name: "report_date", MACRO.name: "release_date"}
 
 def fetch(params: DataParams, existing: dict[str, pd.DataFrame] | None = None) -> FetchResult:
     """Read, check and clip every table in ``params.files_dir``."""
+    if params.files_layout == "per_ticker":
+        from invest.data.sources import files_yahoo  # it reads fundamentals with this module's checks
+
+        return files_yahoo.fetch(params)
     root = Path(params.files_dir)
     if not root.is_dir():
         raise ConfigError(
@@ -54,7 +61,10 @@ def fetch(params: DataParams, existing: dict[str, pd.DataFrame] | None = None) -
                 tables[table.name] = empty_table(table)
             elif table.required:
                 needed = ", ".join(t.name for t in TABLES if t.required)
-                raise DataError(f"{root / table.name}.csv (or .parquet) not found; the files source needs {needed} in {root}")
+                hint = " (or set data.files_layout: per_ticker for prices/<TICKER>.csv files)" if table is PRICES else ""
+                raise DataError(
+                    f"{root / table.name}.csv (or .parquet) not found; the files source needs {needed} in {root}{hint}"
+                )
             continue
         files[table.name] = str(path)
         frame = read_checked(path, table)

@@ -19,6 +19,13 @@ FRED_SERIES: dict[str, tuple[str, str, int, str]] = {
     "gdp_growth": ("A191RL1Q225SBEA", "level", 30, "Q"),  # real GDP, % q/q annualised, advance estimate
 }
 
+# transform -> (months back, periods per year): % change on that earlier observation, annualised
+# by compounding; "level" keeps the values as they are
+TRANSFORMS: dict[str, tuple[int, int]] = {
+    "yoy": (12, 1),  # a price index -> % change on the same month a year earlier
+    "qoq_annualised": (3, 4),  # a quarterly level (real GDP) -> % change on the quarter before, annualised
+}
+
 
 def client(api_key: str) -> Any:
     try:
@@ -35,10 +42,11 @@ def series_frame(series: str, values: Any, transform: str, lag: int, freq: str) 
     s = pd.Series(values, dtype="float64") if not isinstance(values, pd.Series) else values.astype("float64")
     s.index = pd.DatetimeIndex(pd.to_datetime(s.index)).normalize()
     s = s[~s.index.duplicated(keep="last")].sort_index().dropna()
-    if transform == "yoy":
-        year_ago = s.copy()
-        year_ago.index = year_ago.index + pd.DateOffset(years=1)
-        s = (100.0 * (s / year_ago.reindex(s.index) - 1.0)).dropna()
+    if transform in TRANSFORMS:
+        months, per_year = TRANSFORMS[transform]
+        earlier = s.copy()
+        earlier.index = earlier.index + pd.DateOffset(months=months)
+        s = (100.0 * ((s / earlier.reindex(s.index)) ** per_year - 1.0)).dropna()
     period_end = s.index.to_period(freq).to_timestamp(how="end").normalize()
     return pd.DataFrame(
         {
