@@ -683,7 +683,7 @@ CASES = [
     Case(
         "raw-unsorted-keys",
         ("validate",),
-        "validate: ok (15 tickers, 34,114 price rows, 0 warnings)",
+        "validate: ok (15 tickers, 34,114 price rows, 0 warnings, 0 notes)",
         code=0,
         needs=("raw",),
         setup=_raw("prices", lambda f: f.iloc[::-1]),
@@ -705,7 +705,7 @@ CASES = [
     Case(
         "raw-empty-fundamentals",
         ("validate",),
-        "validate: ok (15 tickers, 34,114 price rows, 1 warnings)",
+        "validate: ok (15 tickers, 34,114 price rows, 0 warnings, 1 notes)",
         code=0,
         needs=("raw",),
         setup=_raw("fundamentals", lambda f: f.iloc[:0]),
@@ -713,7 +713,7 @@ CASES = [
     Case(
         "raw-price-only",
         ("validate",),
-        "validate: ok (15 tickers, 34,114 price rows, 3 warnings)",
+        "validate: ok (15 tickers, 34,114 price rows, 0 warnings, 3 notes)",
         code=0,
         needs=("raw",),
         setup=_price_only,
@@ -765,7 +765,7 @@ CASES = [
     Case(
         "raw-ticker-with-three-days-validate",
         ("validate",),
-        "validate: ok (16 tickers, 34,117 price rows, 1 warnings)",
+        "validate: ok (16 tickers, 34,117 price rows, 1 warnings, 0 notes)",
         code=0,
         needs=("raw",),
         setup=_raw("prices", _few_days_ticker),

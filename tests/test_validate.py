@@ -28,6 +28,12 @@ def checked(tables: dict, **changes) -> tuple[list[str], list[str], dict]:
     return findings.critical, findings.warnings, findings.stats
 
 
+def noted(tables: dict) -> tuple[list[str], list[str], list[str]]:
+    """(critical, warnings, notes) of ``tables`` under the default thresholds."""
+    findings = run_checks(tables, ValidateParams())
+    return findings.critical, findings.warnings, findings.notes
+
+
 def edited(tables: dict, **frames: pd.DataFrame) -> dict:
     return {**tables, **frames}
 
@@ -41,10 +47,11 @@ def test_the_simulated_market_passes_without_findings(small_tables):
 # ---------------------------------------------------------------- missing values per table and column
 
 
-def test_empty_fundamentals_pass_with_one_warning_instead_of_crashing(small_tables):
-    critical, warnings, stats = checked(edited(small_tables, fundamentals=small_tables["fundamentals"].iloc[:0]))
-    assert critical == []
-    assert warnings == ["no fundamentals at all: static features will be missing"]
+def test_empty_fundamentals_pass_with_a_note_instead_of_crashing(small_tables):
+    tables = edited(small_tables, fundamentals=small_tables["fundamentals"].iloc[:0])
+    critical, warnings, stats = checked(tables)
+    assert critical == [] and warnings == []
+    assert noted(tables)[2] == ["fundamentals are not provided; the fundamental features are left out"]
     assert stats["fundamentals_provided_columns"] == [] and len(stats["fundamentals_missing_columns"]) == 10
 
 
@@ -52,9 +59,9 @@ def test_price_only_data_passes_and_lists_the_columns_it_lacks(small_tables):
     prices = small_tables["prices"].assign(open=np.nan, high=np.nan, low=np.nan, volume=np.nan)
     market = small_tables["market"].assign(vol_index=np.nan, short_rate=np.nan, long_rate=np.nan)
     tables = edited(small_tables, prices=prices, market=market, fundamentals=small_tables["fundamentals"].iloc[:0])
-    critical, warnings, stats = checked(tables)
+    critical, _, stats = checked(tables)
     assert critical == []
-    assert warnings[:2] == [
+    assert noted(tables)[2][:2] == [
         "prices.open, prices.high, prices.low, prices.volume are not provided (empty in every row); "
         "the features that need them are left out",
         "market.vol_index, market.short_rate, market.long_rate are not provided (empty in every row); "
@@ -66,8 +73,9 @@ def test_price_only_data_passes_and_lists_the_columns_it_lacks(small_tables):
 
 
 def test_one_column_not_provided_is_named_alone(small_tables):
-    _, warnings, _ = checked(edited(small_tables, prices=small_tables["prices"].assign(volume=np.nan)))
-    assert warnings == ["prices.volume is not provided (empty in every row); the features that need it are left out"]
+    critical, warnings, notes = noted(edited(small_tables, prices=small_tables["prices"].assign(volume=np.nan)))
+    assert critical == warnings == []
+    assert notes == ["prices.volume is not provided (empty in every row); the features that need it are left out"]
 
 
 @pytest.mark.parametrize(
@@ -231,10 +239,11 @@ def test_a_year_that_has_just_begun_is_no_collapse(small_tables):
     assert stats["fundamentals_coverage_by_year"]["2018"] > 0.9
 
 
-def test_a_field_missing_everywhere_is_a_warning_not_a_collapse(small_tables):
-    critical, warnings, stats = checked(edited(small_tables, fundamentals=small_tables["fundamentals"].assign(debt=np.nan)))
-    assert critical == []
-    assert warnings == ["fundamentals.debt is not provided (empty in every row); the features that need it are left out"]
+def test_a_field_missing_everywhere_is_a_note_not_a_collapse(small_tables):
+    tables = edited(small_tables, fundamentals=small_tables["fundamentals"].assign(debt=np.nan))
+    critical, warnings, stats = checked(tables)
+    assert critical == [] and warnings == []
+    assert noted(tables)[2] == ["fundamentals.debt is not provided (empty in every row); the features that need it are left out"]
     assert stats["fundamentals_missing_columns"] == ["debt"]
 
 

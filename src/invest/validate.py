@@ -1,7 +1,7 @@
 """Stage ``validate``: check the raw tables and write ``metrics/data_quality.json``.
 
-Critical problems stop the pipeline (exit 1, a short summary); warnings are only
-reported. Thresholds live in the ``validate`` section of params.yaml.
+Critical problems stop the pipeline (exit 1, a short summary); warnings and notes (what the data
+does not provide) are only reported. Thresholds live in the ``validate`` section of params.yaml.
 """
 
 from __future__ import annotations
@@ -18,8 +18,16 @@ from invest.params import Params
 
 def main(params: Params, *, raw_dir: str | os.PathLike[str], report_path: str | os.PathLike[str]) -> None:
     findings = run_checks(read_raw(raw_dir), params.validate)
-    report = {"ok": not findings.critical, "critical": findings.critical, "warnings": findings.warnings, **findings.stats}
+    report = {
+        "ok": not findings.critical,
+        "critical": findings.critical,
+        "warnings": findings.warnings,
+        "notes": findings.notes,
+        **findings.stats,
+    }
     write_json(report_path, report)
+    for note in findings.notes:
+        print(f"validate: note: {note}", file=sys.stderr)
     for warning in findings.warnings:
         print(f"validate: warning: {warning}", file=sys.stderr)
     if findings.critical:
@@ -29,6 +37,6 @@ def main(params: Params, *, raw_dir: str | os.PathLike[str], report_path: str | 
         raise DataError(f"raw data failed validation: {summary}. Details in {report_path}")
     print(
         f"validate: ok ({findings.stats['tickers']} tickers, {findings.stats['price_rows']:,} price rows, "
-        f"{len(findings.warnings)} warnings) -> {report_path}",
+        f"{len(findings.warnings)} warnings, {len(findings.notes)} notes) -> {report_path}",
         file=sys.stderr,
     )

@@ -30,13 +30,21 @@ MISSING_SHARE_PREFIX = {
 
 @dataclass
 class Findings:
+    """Critical problems stop the pipeline; warnings are anomalies worth a look; notes say what the
+    data does not provide (price-only data is normal, not a defect)."""
+
     critical: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
 
     def check(self, bad: bool, message: str, critical: bool = True) -> None:
         if bad:
             (self.critical if critical else self.warnings).append(message)
+
+    def note(self, condition: bool, message: str) -> None:
+        if condition:
+            self.notes.append(message)
 
 
 def value_columns(table: Table) -> list[str]:
@@ -51,7 +59,7 @@ def percent(share: float) -> str:
 def check_columns(frame: pd.DataFrame, table: Table, params: ValidateParams, findings: Findings) -> None:
     """Per value column: provided, partly missing (critical beyond its threshold) or empty in every row.
 
-    A column empty in every row is "not provided" (a warning: the features that need it are left
+    A column empty in every row is "not provided" (a note: the features that need it are left
     out downstream), except a required one. Fundamentals have no missing-share threshold: their
     gaps are judged by coverage over time (``checks_fundamentals``).
     """
@@ -70,10 +78,9 @@ def check_columns(frame: pd.DataFrame, table: Table, params: ValidateParams, fin
         findings.check(column in required, f"{name}.{column} is empty in every row but is required; fill it{hint}")
     optional = [f"{name}.{column}" for column in absent if column not in required]
     verb, them = ("is", "it") if len(optional) == 1 else ("are", "them")
-    findings.check(
+    findings.note(
         bool(optional),
         f"{', '.join(optional)} {verb} not provided (empty in every row); the features that need {them} are left out",
-        critical=False,
     )
     if name == FUNDAMENTALS.name:
         return

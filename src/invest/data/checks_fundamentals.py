@@ -25,7 +25,7 @@ def check_fundamentals(fundamentals: pd.DataFrame, prices: pd.DataFrame, params:
     early = int((fundamentals["report_date"] < fundamentals["period_end"]).sum())
     stats["report_before_period_end"] = early
     findings.check(early > 0, f"{early} fundamentals rows have a report_date before their period_end (look-ahead)")
-    findings.check(fundamentals.empty, "no fundamentals at all: static features will be missing", critical=False)
+    findings.note(fundamentals.empty, "fundamentals are not provided; the fundamental features are left out")
 
     coverage = coverage_by_year(fundamentals, prices)
     stats["fundamentals_coverage_by_year"] = _by_year(coverage["any"])
