@@ -430,6 +430,12 @@ CASES = [
         params={"data": {"as_of": "2009-12-31"}},
     ),
     Case(
+        "params-as-of-in-the-future",
+        ("fetch",),
+        "Error: params: data.as_of = '2199-01-01' is out of range; allowed: a date up to today",
+        params={"data": {"as_of": "2199-01-01"}},
+    ),
+    Case(
         "params-test-years-unsorted",
         ("evaluate",),
         "Error: params: evaluate.test_years = [2017, 2016] is out of range; allowed: increasing calendar years without repeats",

@@ -64,3 +64,11 @@ def test_invalid_yaml_names_the_line(tmp_path):
 def test_embargo_defaults_to_the_horizon():
     train = params.from_dict({"train": {"horizon": "2y"}}).train
     assert train.embargo == 24
+
+
+def test_as_of_in_the_future_is_refused():
+    import datetime as dt
+
+    tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+    with pytest.raises(ConfigError, match=rf"data.as_of = '{tomorrow}' is out of range; allowed: a date up to today"):
+        params.from_dict({"data": {"as_of": tomorrow}})

@@ -76,6 +76,8 @@ class DataParams:
         _check(1 <= self.n_tickers <= 100_000, "data.n_tickers", "1 to 100000", self.n_tickers)
         start, as_of = _date("data.start", self.start), _date("data.as_of", self.as_of)
         _check(start < as_of, "data.as_of", f"a date after data.start ({self.start})", self.as_of)
+        today = dt.date.today()  # a cutoff in the future would silently be "whatever the source has now"
+        _check(as_of <= today, "data.as_of", f"a date up to today ({today.isoformat()})", self.as_of)
         _check(0 <= self.report_lag_days <= 365, "data.report_lag_days", "0 to 365", self.report_lag_days)
         _check(1 <= self.batch_size <= 500, "data.batch_size", "1 to 500", self.batch_size)
         _check(0 <= self.max_retries <= 20, "data.max_retries", "0 to 20", self.max_retries)
