@@ -57,6 +57,8 @@ def fresh_copy(dest: Path, overrides: dict[str, dict] | None = None) -> Path:
         return skipped
 
     shutil.copytree(REPO, dest, ignore=ignore, symlinks=True)
+    (dest / "data" / "external").mkdir(parents=True)  # fetch's files dependency (data.files_dir)
+    shutil.copy(REPO / "data" / "external" / "README.md", dest / "data" / "external" / "README.md")
     if overrides:
         params = yaml.safe_load((dest / "params.yaml").read_text())
         for section, values in overrides.items():

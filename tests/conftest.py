@@ -22,6 +22,10 @@ STAGE_ARGS = {
 }
 
 
+# what a repository of this pipeline holds besides src/ and params.yaml (data/external: fetch's files dependency)
+PIPELINE_FILES = ("dvc.yaml", ".gitignore", ".dvcignore", "pyproject.toml", "data/external/README.md")
+
+
 def invest_args(*args: str) -> list[str]:
     """``invest <args>`` with a bare stage name expanded to its dvc.yaml command line (paths included)."""
     head = [a for a in args[:1] if a == "--debug"]
@@ -84,7 +88,8 @@ def small_store(tmp_path_factory, small_tables: dict) -> Path:
 def make_dvc_repo(path: Path, params: dict | None = None) -> Path:
     """A real git + DVC repository holding this project's pipeline files, with one commit."""
     path.mkdir(parents=True, exist_ok=True)
-    for name in ("dvc.yaml", ".gitignore", ".dvcignore", "pyproject.toml"):
+    for name in PIPELINE_FILES:
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / name, path / name)
     shutil.copytree(REPO / "src", path / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     merged = yaml.safe_load((REPO / "params.yaml").read_text())

@@ -4,7 +4,7 @@ import json
 
 import pytest
 import yaml
-from tests.conftest import make_dvc_repo, run
+from tests.conftest import SMALL_PARAMS, make_dvc_repo, run
 
 pytestmark = pytest.mark.slow
 
@@ -83,3 +83,31 @@ def test_an_experiment_is_listed_and_diffable(repo):
     assert diff["metrics/train.json"]["epochs_run"] == {"old": 2, "new": 3, "diff": 1}
     params_diff = run(["dvc", "params", "diff", "HEAD", "three-epochs", "--json"], repo).stdout
     assert "train.epochs" in params_diff
+
+
+def test_editing_your_own_files_reruns_fetch_and_everything_after_it(tmp_path, small_tables):
+    """data.source: files with a folder of per-ticker CSVs outside the repository (data.files_dir)."""
+    files = tmp_path / "my-data"
+    (files / "prices").mkdir(parents=True)
+    prices = small_tables["prices"]
+    for ticker, rows in prices[prices["ticker"] < "S008"].groupby("ticker"):
+        yahoo = rows.rename(columns={"date": "Date", "close": "Close", "adj_close": "Adj Close"})[["Date", "Close", "Adj Close"]]
+        yahoo.to_csv(files / "prices" / f"{ticker}.csv", index=False)
+    index = small_tables["market"][["date", "index_close"]]
+    index.to_csv(files / "index.csv", index=False)
+    data = {
+        "source": "files",
+        "files_dir": str(files),
+        "files_layout": "per_ticker",
+        "files_market": {"index_close": "index.csv"},
+    }
+    params = {**SMALL_PARAMS, "data": {**SMALL_PARAMS["data"], **data}}
+    repo = make_dvc_repo(tmp_path / "repo", params)
+    assert _ran(run(["dvc", "repro"], repo).stdout) == {"fetch", "validate", "cache", "train", "evaluate"}
+    assert _ran(run(["dvc", "repro"], repo).stdout) == set()
+    edited = (files / "prices" / "S003.csv").read_text().splitlines()
+    date, close, adj = edited[400].split(",")
+    edited[400] = f"{date},{float(close) * 1.5},{float(adj) * 1.5}"  # one corrected price
+    (files / "prices" / "S003.csv").write_text("\n".join(edited) + "\n")
+    assert "my-data" in run(["dvc", "status"], repo).stdout  # the folder is a dependency
+    assert _ran(run(["dvc", "repro"], repo).stdout) == {"fetch", "validate", "cache", "train", "evaluate"}

@@ -315,9 +315,10 @@ def _alive(pid: int) -> bool:
 
 def small_project(repo: Repo) -> None:
     """This project's pipeline (dvc.yaml, src, params.yaml) on the small simulated market of conftest.py."""
-    from conftest import REPO, SMALL_PARAMS
+    from conftest import PIPELINE_FILES, REPO, SMALL_PARAMS
 
-    for name in ("dvc.yaml", ".gitignore", ".dvcignore", "pyproject.toml"):
+    for name in PIPELINE_FILES:
+        (repo.path / name).parent.mkdir(parents=True, exist_ok=True)
         (repo.path / name).write_bytes((REPO / name).read_bytes())
     shutil.copytree(REPO / "src", repo.path / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     merged = yaml.safe_load((REPO / "params.yaml").read_text())
