@@ -287,7 +287,7 @@ def test_unit_jumps_above_their_share_are_critical_and_name_tickers_and_periods(
         "fundamentals: 7 quarterly values are 100x larger or smaller than both neighbouring quarters "
         "(a unit error, millions for billions?): S001 revenue 2011-03-31, S001 revenue 2012-03-31, "
         "S001 revenue 2013-03-31, S001 revenue 2014-03-31, S001 revenue 2015-03-31, … "
-        "(0.19% of 3,613 values checked, max 0.10%; fix them at the source or raise validate.max_unit_jump_share)"
+        "(0.49% of 1,437 values checked, max 0.10%; fix them at the source or raise validate.max_unit_jump_share)"
     ]
     assert stats["fundamentals_unit_jumps"] == 7
 

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from invest.data.checks import Findings
 
 FIELDS = list(FUNDAMENTAL_FIELDS)
+# Scale measures that no real company moves 100x for one quarter and back; flows (net income, cash
+# flows, EPS) and balances that can sit near zero (equity, cash, debt) legitimately do.
+UNIT_FIELDS = ("revenue", "assets", "shares")
 EXAMPLES = 5  # tickers, periods or years a message names before "…"
 
 
@@ -111,11 +114,11 @@ def _check_collapse(coverage: pd.DataFrame, params: ValidateParams, findings: Fi
 def unit_jumps(fundamentals: pd.DataFrame, factor: float) -> tuple[pd.DataFrame, int]:
     """Values ``factor`` times larger, or smaller, than both neighbouring reported quarters, and the number checked.
 
-    Only (ticker, field) series that never change sign are checked, and no value next to a zero:
-    a flow that crosses zero (net income, cash flow) passes near it, where ratios mean nothing.
+    Only the scale measures in ``UNIT_FIELDS`` are checked, in (ticker, field) series that never change
+    sign, and no value next to a zero: near zero, ratios mean nothing.
     """
     found, checked = [], 0
-    for name in FIELDS:
+    for name in UNIT_FIELDS:
         series = fundamentals.loc[fundamentals[name].notna(), ["ticker", "period_end", name]]
         value, ticker = series[name], series["ticker"]
         one_sign = ~((value > 0).groupby(ticker).transform("any") & (value < 0).groupby(ticker).transform("any"))
