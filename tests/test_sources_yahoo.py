@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import socket
 import subprocess
 import sys
 import tempfile
+import urllib.error
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,7 @@ import requests
 from invest.data.raw import write_tables
 from invest.data.schema import COMPANIES, FUNDAMENTALS, GICS_SECTORS, MACRO, MARKET, PRICES, TABLES_BY_NAME, conform
 from invest.data.sources import yahoo
-from invest.data.sources.retry import CallBudget, retry_after_seconds
+from invest.data.sources.retry import CallBudget, retry_after_seconds, unreachable
 from invest.data.sources.universe import DEFAULT_UNIVERSE, resolve_universe
 from invest.errors import ConfigError, FetchError
 from invest.params import DataParams
@@ -32,6 +34,8 @@ try:  # tests/ is on sys.path (pytest's default rootdir insertion) ...
         download_frame,
         earnings_dates_frame,
         history_frame,
+        http_error,
+        offline_error,
         quarterly_statements,
         statement_frame,
         trading_days,
@@ -45,6 +49,8 @@ except ModuleNotFoundError:  # ... or the repository root is, with tests as a pa
         download_frame,
         earnings_dates_frame,
         history_frame,
+        http_error,
+        offline_error,
         quarterly_statements,
         statement_frame,
         trading_days,
@@ -525,6 +531,102 @@ def test_exceptions_on_every_try_raise_fetch_error():
     errors = [TimeoutError("timed out")] * 10
     with pytest.raises(FetchError, match="TimeoutError"):
         run(FakeYahoo(download_errors=errors), make_params(max_retries=3))
+
+
+# ------------------------------------------------------------------------ offline: stop at once
+
+
+OFFLINE_LINES = {
+    "dns": "cannot reach Yahoo Finance (could not resolve host query2.finance.yahoo.com): "
+    "check the network connection; offline, use data.source: sim or files",
+    "refused": "cannot reach Yahoo Finance (could not connect to query2.finance.yahoo.com:443): "
+    "check the network connection; offline, use data.source: sim or files",
+}
+
+
+@pytest.mark.parametrize("mode", ["dns", "refused"])
+def test_offline_the_first_download_stops_the_fetch_with_one_line(mode):
+    sleeps = Sleeps()
+    fake = FakeYahoo(offline=mode)
+    with pytest.raises(FetchError) as info:
+        run(fake, make_params(max_retries=4), sleep=sleeps)
+    assert str(info.value) == OFFLINE_LINES[mode]
+    assert sleeps == [] and len(fake.download_calls) == 1 and not fake.attribute_calls  # no backoff, no other call
+
+
+@pytest.mark.parametrize("mode", ["dns", "refused"])
+def test_offline_a_ticker_read_stops_the_fetch_when_no_download_is_needed(full, mode):
+    stored = {name: frame for name, frame in full[1].tables.items() if name != "fundamentals"}  # statements due
+    sleeps = Sleeps()
+    fake = FakeYahoo(offline=mode)
+    with pytest.raises(FetchError) as info:
+        run(fake, existing=stored, sleep=sleeps)
+    assert str(info.value) == OFFLINE_LINES[mode]
+    assert sleeps == [] and fake.download_calls == [] and sum(fake.attribute_calls.values()) == 1
+
+
+def test_an_unreachable_host_after_a_first_answer_is_a_blip_and_retried():
+    errors = {("MSFT", "info"): [offline_error("dns"), offline_error("refused")]}
+    sleeps = Sleeps()
+    result = run(FakeYahoo(attribute_errors=errors), sleep=sleeps)
+    assert result.failures == {} and len(sleeps) == 2
+    assert result.tables["companies"].set_index("ticker").loc["MSFT", "name"] == "MSFT Corporation"
+
+
+def test_rate_limits_and_server_errors_keep_their_retries():
+    sleeps = Sleeps()
+    errors = {("AAPL", "info"): [http_error(503), http_error(429)]}
+    fake = FakeYahoo(rate_limited=2, attribute_errors=errors)
+    result = run(fake, sleep=sleeps)
+    assert result.failures == {}
+    assert result.report["http_calls_by_kind"]["download"] == 3 + 1  # prices after two 429s, then the market
+    assert fake.attribute_calls[("AAPL", "info")] == 3
+    assert len(sleeps) == 4 and sleeps[0] >= 2.5 and sleeps[1] >= 5.0  # a 429 backs off from ~5 s
+
+
+@pytest.mark.parametrize(
+    ("problem", "reason"),
+    [
+        (offline_error("dns"), "could not resolve host query2.finance.yahoo.com"),
+        (offline_error("refused"), "could not connect to query2.finance.yahoo.com:443"),
+        (f"{offline_error('dns')!r}"[:160], "could not resolve host query2.finance.yahoo.com"),  # download's log line
+        (urllib.error.URLError(socket.gaierror(-3, "Temporary failure in name resolution")), "could not resolve host"),
+        (urllib.error.URLError(ConnectionRefusedError(111, "Connection refused")), "connection refused"),
+        (OSError(101, "Network is unreachable"), "no route to the host"),
+        (TimeoutError("timed out"), None),
+        (http_error(503), None),
+        (http_error(429), None),
+        (requests.HTTPError("502 Bad Gateway: connection refused upstream", response=_response(502)), None),
+        ("YFPricesMissingError('possibly delisted; no price data found')", None),
+    ],
+    ids=[
+        "curl-dns",
+        "curl-refused",
+        "download-log",
+        "urllib-dns",
+        "urllib-refused",
+        "no-route",
+        "timeout",
+        "503",
+        "429",
+        "502",
+        "delisted",
+    ],
+)
+def test_unreachable_names_only_errors_that_mean_the_host_cannot_be_reached(problem, reason):
+    assert unreachable(problem) == reason
+
+
+def test_the_real_curl_cffi_refusal_on_loopback_is_unreachable():
+    """The installed curl_cffi, not a copy of its message: a closed port on 127.0.0.1 (no network touched)."""
+    from curl_cffi import requests as curl_requests
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens on it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(Exception) as info:
+        curl_requests.get(f"http://127.0.0.1:{port}/", timeout=5)
+    assert unreachable(info.value) == f"could not connect to 127.0.0.1:{port}"
 
 
 # ------------------------------------------------------------------------ macro

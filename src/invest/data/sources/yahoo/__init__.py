@@ -39,7 +39,8 @@ last made is kept in the ``fetch_log`` bookkeeping table, dated by ``as_of``.
 
 Faults: each network call gets ``1 + data.max_retries`` tries with exponential backoff and jitter
 (``Retry-After`` honoured). A ticker that still fails is reported in ``FetchResult.failures`` and
-the rest carry on; only if no price at all could be fetched is FetchError raised.
+the rest carry on; FetchError is raised only if no price at all could be fetched, or at once when
+the first requests find Yahoo unreachable (offline: no name resolution, connection refused).
 
 ``report['http_calls']`` counts one per ``yf.download`` call (one batch; yfinance
 itself sends one request per symbol inside it, see ``download_symbols``), one per
@@ -97,6 +98,6 @@ def fetch(
         if ticker_factory is None:
             ticker_factory = yf.Ticker
             hide = raising_errors(yf)
-    budget = CallBudget(params.max_retries, sleep, rng)
+    budget = CallBudget(params.max_retries, sleep, rng, services={"fred": "FRED", "*": "Yahoo Finance"})
     with hide:
         return Refresh(params, existing, tickers, download, ticker_factory, budget, fred).run()

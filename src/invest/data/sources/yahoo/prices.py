@@ -67,6 +67,10 @@ def download_batch(
                 parts = split_download(frame, pending)
             except Exception as exc:  # noqa: BLE001 - reported per ticker, retried below
                 error, parts = exc, {}
+        if parts:
+            budget.answered = True
+        else:  # nothing came back: if only because the host is unreachable, stop now rather than back off for minutes
+            budget.check_offline("download", [error] if error is not None else [logged.get(t) for t in pending])
         rate_limited = False
         for ticker in pending:
             part = parts.get(ticker)
