@@ -31,6 +31,7 @@ import pytest
 import torch
 import yaml
 from tests.conftest import REPO, TINY_NETWORK, invest_args, run_train
+from tests.fixtures.yahoo import FakeYahoo
 
 from invest import params as params_module
 
@@ -65,6 +66,7 @@ class Case:
     setup: Callable[[Path], None] | None = None
     check: Callable[[Path], None] | None = None  # more assertions for rows that succeed
     skip: str | None = None
+    patch: Callable[[pytest.MonkeyPatch], None] | None = None  # e.g. an offline stand-in for yfinance
 
 
 # ---------------------------------------------------------------- setups
@@ -117,6 +119,19 @@ def _sql(statement: str) -> Callable[[Path], None]:
             connection.execute(statement)
 
     return setup
+
+
+def _offline_yfinance(mode: str) -> Callable[[pytest.MonkeyPatch], None]:
+    """yfinance as it behaves without a network (tests/fixtures/yahoo.py): no request leaves the machine."""
+
+    def patch(monkeypatch: pytest.MonkeyPatch) -> None:
+        import yfinance
+
+        fake = FakeYahoo(offline=mode)
+        monkeypatch.setattr(yfinance, "download", fake.download)
+        monkeypatch.setattr(yfinance, "Ticker", fake.ticker_factory)
+
+    return patch
 
 
 def _checkpoint(change: Callable[[dict], object]) -> Callable[[Path], None]:
@@ -493,6 +508,20 @@ CASES = [
         ("fetch",),
         "Error: data.universe[1]: 'not a ticker' is not a ticker symbol; write one Yahoo symbol such as AAPL or BRK-B per entry",
         params={"data": {"source": "yfinance", "universe": ["AAPL", "not a ticker"]}},
+    ),
+    Case(
+        "fetch-yahoo-offline-dns",
+        ("fetch",),
+        "Error: cannot reach Yahoo Finance (could not resolve host query2.finance.yahoo.com): check the network connection; offline, use data.source: sim or files",
+        params={"data": {"source": "yfinance", "universe": ["AAPL", "MSFT"]}},
+        patch=_offline_yfinance("dns"),
+    ),
+    Case(
+        "fetch-yahoo-offline-refused",
+        ("fetch",),
+        "Error: cannot reach Yahoo Finance (could not connect to query2.finance.yahoo.com:443): check the network connection; offline, use data.source: sim or files",
+        params={"data": {"source": "yfinance", "universe": ["AAPL", "MSFT"]}},
+        patch=_offline_yfinance("refused"),
     ),
     Case(
         "fetch-files-dir-missing",
@@ -1071,6 +1100,8 @@ def test_bad_input(case: Case, built, tmp_path, monkeypatch):
     if case.skip:
         pytest.skip(case.skip)
     monkeypatch.delenv("INVEST_DEBUG", raising=False)
+    if case.patch is not None:
+        case.patch(monkeypatch)
     prepare(case, tmp_path, built)
     code, stderr = run_invest(case.command, tmp_path)
     assert "Traceback" not in stderr, stderr

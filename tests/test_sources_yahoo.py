@@ -5,17 +5,22 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import socket
 import subprocess
 import sys
+import tempfile
+import urllib.error
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import requests
 
+from invest.data.raw import write_tables
 from invest.data.schema import COMPANIES, FUNDAMENTALS, GICS_SECTORS, MACRO, MARKET, PRICES, TABLES_BY_NAME, conform
 from invest.data.sources import yahoo
-from invest.data.sources.retry import CallBudget, retry_after_seconds
+from invest.data.sources.retry import CallBudget, retry_after_seconds, unreachable
 from invest.data.sources.universe import DEFAULT_UNIVERSE, resolve_universe
 from invest.errors import ConfigError, FetchError
 from invest.params import DataParams
@@ -29,6 +34,8 @@ try:  # tests/ is on sys.path (pytest's default rootdir insertion) ...
         download_frame,
         earnings_dates_frame,
         history_frame,
+        http_error,
+        offline_error,
         quarterly_statements,
         statement_frame,
         trading_days,
@@ -42,6 +49,8 @@ except ModuleNotFoundError:  # ... or the repository root is, with tests as a pa
         download_frame,
         earnings_dates_frame,
         history_frame,
+        http_error,
+        offline_error,
         quarterly_statements,
         statement_frame,
         trading_days,
@@ -78,6 +87,25 @@ def assert_tables_equal(left: dict, right: dict) -> None:
         pd.testing.assert_frame_equal(left[name], right[name], check_exact=False, rtol=1e-9, obj=name)
 
 
+def assert_identical(left: dict, right: dict) -> None:
+    """Equal to the last bit: the same frames, and the same bytes once written as raw Parquet files."""
+    assert set(left) == set(right)
+    for name in left:
+        pd.testing.assert_frame_equal(left[name], right[name], check_exact=True, obj=name)
+    assert parquet_bytes(left) == parquet_bytes(right)
+
+
+def parquet_bytes(tables: dict) -> dict[str, bytes]:
+    with tempfile.TemporaryDirectory() as directory:
+        write_tables(directory, tables)
+        return {path.name: path.read_bytes() for path in sorted(Path(directory).iterdir())}
+
+
+def without_log(tables: dict) -> dict:
+    """The data tables: the fetch_log differs between a refresh and a one-shot fetch by design (when each ask was made)."""
+    return {name: frame for name, frame in tables.items() if name != "fetch_log"}
+
+
 # ------------------------------------------------------------------------ full fetch
 
 
@@ -90,7 +118,7 @@ def full():
 
 def test_full_fetch_tables_conform_to_schema(full):
     fake, result = full
-    assert set(result.tables) == {"prices", "companies", "fundamentals", "market", "macro"}
+    assert set(result.tables) == {"prices", "companies", "fundamentals", "market", "macro", "fetch_log"}
     for name, frame in result.tables.items():
         table = TABLES_BY_NAME[name]
         pd.testing.assert_frame_equal(frame, conform(frame, table, name))
@@ -219,16 +247,17 @@ def test_incremental_refresh_matches_full_fetch_and_requests_only_new_range(full
     fake = FakeYahoo()
     second = run(fake, make_params(as_of="2024-12-31"), existing=first.tables)
     whole = full[1]  # one full fetch with as_of 2024-12-31
-    assert_tables_equal(second.tables, whole.tables)
+    assert_tables_equal(without_log(second.tables), without_log(whole.tables))
     assert second.report["mode"] == "incremental"
-    assert {c["start"] for c in fake.download_calls} == {"2024-06-21"}  # last stored 2024-06-28 - 7 days
-    # fundamentals were stale (latest public quarter 2024-03-31), so they were refreshed
-    assert second.report["fundamentals_refreshed"] == 4
+    starts = {"prices" if "^GSPC" not in c["tickers"] else "market": c["start"] for c in fake.download_calls}
+    assert starts == {"prices": "2024-06-21", "market": "2023-01-01"}  # last stored - 7 days; the market whole
+    # newer quarters than the latest public one (2024-03-31) could be out, so statements were asked for
+    assert second.report["statements"]["asked"] == 4
 
     again = FakeYahoo()
     third = run(again, make_params(as_of="2024-12-31"), existing=second.tables)
     assert again.http_calls == 0 and third.report["http_calls"] == 0  # everything up to date
-    assert_tables_equal(third.tables, whole.tables)
+    assert_tables_equal(third.tables, second.tables)  # the fetch_log too: dated by as_of, not the clock
 
 
 def test_incremental_refresh_keeps_stored_tickers_and_adds_new_ones():
@@ -241,17 +270,158 @@ def test_incremental_refresh_keeps_stored_tickers_and_adds_new_ones():
     assert {symbol for symbol, _ in fake.attribute_calls} == {"JPM"}
 
 
-def test_incremental_rescales_history_after_dividend_and_split():
+def test_incremental_refetches_the_whole_history_after_dividend_and_split():
     def after_dividend(dates):  # Yahoo re-bases Adj Close of all earlier days after a dividend
         return np.where(dates < pd.Timestamp("2024-09-16"), 0.98 * 0.99, 0.98)
 
-    pair = ["AAPL", "MSFT"]
-    first = run(FakeYahoo(), make_params(as_of="2024-06-28", universe=pair))
+    trio = ["AAPL", "MSFT", "JPM"]
+    first = run(FakeYahoo(), make_params(as_of="2024-06-28", universe=trio))
     changed = dict(adj_factor={"AAPL": after_dividend}, split={"MSFT": ("2024-10-01", 2.0)})
-    second = run(FakeYahoo(**changed), make_params(as_of="2024-12-31", universe=pair), existing=first.tables)
-    full = run(FakeYahoo(**changed), make_params(as_of="2024-12-31", universe=pair))
-    assert second.report["rescaled_tickers"] == ["AAPL", "MSFT"]
-    assert_tables_equal(second.tables, full.tables)
+    fake = FakeYahoo(**changed)
+    second = run(fake, make_params(as_of="2024-12-31", universe=trio), existing=first.tables)
+    full = run(FakeYahoo(**changed), make_params(as_of="2024-12-31", universe=trio))
+    assert second.report["readjusted_tickers"] == ["AAPL", "MSFT"]
+    prices = [(c["tickers"], c["start"]) for c in fake.download_calls if "^GSPC" not in c["tickers"]]
+    assert prices == [(trio, "2024-06-21"), (["AAPL", "MSFT"], "2023-01-01")]  # Yahoo's numbers, never a rescale
+    assert_identical(without_log(second.tables), without_log(full.tables))
+
+
+# ------------------------------------------------------------------------ a refresh equals a one-shot fetch
+
+
+# Gaps next to the refresh dates below: ^IRX misses 7 trading days (10-03..10-11, then the 10-14 bond
+# holiday) and the last 4 days of the year, ^VIX 6 days (10-17..10-24: filled 5, not 6), MSFT one day;
+# ^TNX and AAPL print late (the last day before each request's end is not there yet).
+def weekdays(first: str, last: str) -> list[str]:
+    return list(pd.bdate_range(first, last).strftime("%Y-%m-%d"))
+
+
+GAPS = {
+    "^IRX": weekdays("2024-10-03", "2024-10-11") + weekdays("2024-12-26", "2024-12-31"),
+    "^VIX": weekdays("2024-10-17", "2024-10-24"),
+    "MSFT": ["2024-10-15"],
+}
+LATE = {"^TNX": 1, "AAPL": 1}
+
+
+def gappy_yahoo() -> FakeYahoo:
+    return FakeYahoo(gaps=GAPS, late=LATE, no_statements=["JPM"])
+
+
+@pytest.fixture(scope="module")
+def one_shot():
+    """One fetch to 2024-12-31 of every table (FRED macro included) from a Yahoo with gaps and late prints."""
+    return run(gappy_yahoo(), make_params(fred_macro=True), fred=FakeFred())
+
+
+@pytest.mark.parametrize(
+    "refreshes",
+    [
+        ["2024-10-11"],  # ^IRX inside its gap, the overlap reaches back before it
+        ["2024-10-14"],  # on the bond holiday
+        ["2024-10-16"],  # ^TNX late for this day; ^VIX's gap starts the next day
+        ["2024-10-18"],  # inside ^VIX's gap: at T0 its values are not filled past its last print
+        ["2024-06-28", "2024-10-16", "2024-11-29", "2024-12-24"],  # a chain of refreshes
+    ],
+    ids=["in-a-gap", "bond-holiday", "before-a-gap", "in-a-long-gap", "chain"],
+)
+def test_a_refresh_writes_the_same_bytes_as_a_one_shot_fetch(one_shot, refreshes):
+    """Fetch to T0, refresh (maybe several times) to T: every data table equals one fetch to T, to the bit.
+
+    "The same" assumes Yahoo serves the same history both times, as the fakes do (see
+    fixtures/yahoo.py); what a refresh keeps that a one-shot fetch cannot see when Yahoo's answers
+    change is listed in invest/data/sources/yahoo/refresh.py.
+    """
+    tables: dict = {}
+    for as_of in [*refreshes, "2024-12-31"]:
+        tables = run(gappy_yahoo(), make_params(as_of=as_of, fred_macro=True), existing=tables, fred=FakeFred()).tables
+    assert_identical(without_log(tables), without_log(one_shot.tables))
+    market = tables["market"].set_index("date")
+    assert market.loc["2024-10-17":"2024-10-24", "vol_index"].notna().sum() == 5  # a 6-day gap: 5 filled
+    assert market.loc["2024-10-25", "vol_index"] > 0  # printed again
+    assert market.loc["2024-12-26":"2024-12-31", "short_rate"].isna().all()  # never extrapolated past the last print
+
+
+def test_a_value_is_carried_five_days_across_a_refresh_not_ten():
+    """The bug: the stored rows' carried values counted as prints when merged, so a gap got filled again."""
+    first = run(gappy_yahoo(), make_params(as_of="2024-10-21"))
+    assert first.tables["market"].set_index("date").loc["2024-10-17":"2024-10-21", "vol_index"].isna().all()
+    second = run(gappy_yahoo(), make_params(as_of="2024-10-31"), existing=first.tables)
+    vix = second.tables["market"].set_index("date")["vol_index"]
+    last_print = vix.loc["2024-10-16"]
+    assert (vix.loc["2024-10-17":"2024-10-23"] == last_print).all()  # 5 trading days carried
+    assert np.isnan(vix.loc["2024-10-24"])  # not a 6th
+
+
+# ------------------------------------------------------------------------ when statements are asked again
+
+
+def test_statements_are_asked_again_only_when_a_new_quarter_can_be_out():
+    first = run(gappy_yahoo(), make_params(as_of="2024-05-15"))  # latest public quarter: 2024-03-31
+    week = gappy_yahoo()
+    second = run(week, make_params(as_of="2024-05-22"), existing=first.tables)
+    assert not week.attribute_calls and len(week.download_calls) == 3  # prices from two dates, the market
+    assert second.report["statements"] == {
+        "asked": 0,
+        "skipped": 4,
+        "skipped_because": {
+            "no quarter after the latest one found can have ended yet": 3,
+            "none found at the last request, less than a quarter ago": 1,  # JPM: Yahoo has no statements
+        },
+    }
+    assert second.report["company_info"] == {"asked": 0, "skipped": 4}
+
+    quarter = gappy_yahoo()
+    third = run(quarter, make_params(as_of="2024-08-15"), existing=second.tables)
+    assert {t for (t, a), n in quarter.attribute_calls.items() if a == "quarterly_income_stmt"} == set(UNIVERSE)
+    assert third.report["statements"]["asked"] == 4 and third.report["company_info"]["asked"] == 4
+    assert_identical(without_log(third.tables), without_log(run(gappy_yahoo(), make_params(as_of="2024-08-15")).tables))
+
+
+def test_statements_are_asked_on_every_refresh_while_the_next_quarter_is_pending():
+    first = run(gappy_yahoo(), make_params(as_of="2024-07-01"))  # 2024-06-30 ended, reported in late July
+    log = first.tables["fetch_log"].set_index(["ticker", "kind"])
+    assert log.loc[("AAPL", "statements"), "latest"] == pd.Timestamp("2024-03-31")
+    assert log.loc[("AAPL", "statements"), "as_of"] == pd.Timestamp("2024-07-01")  # data.as_of, not the clock
+    pending = gappy_yahoo()
+    second = run(pending, make_params(as_of="2024-07-08"), existing=first.tables)
+    assert second.report["statements"]["asked"] == 3  # not JPM, which has none
+    log = second.tables["fetch_log"]
+    overdue_log = log.assign(latest=log["latest"].where(log["latest"].isna(), pd.Timestamp("2023-09-30")))
+    overdue = gappy_yahoo()
+    third = run(overdue, make_params(as_of="2024-07-15"), existing={**second.tables, "fetch_log": overdue_log})
+    assert third.report["statements"]["skipped_because"] == {
+        "the next quarter is overdue: asked again once a quarter": 3,
+        "none found at the last request, less than a quarter ago": 1,
+    }
+
+
+def test_a_failed_statement_request_is_asked_again_on_the_next_refresh():
+    errors = {("MSFT", "quarterly_cashflow"): [TimeoutError("read timed out")] * 2}
+    first = run(FakeYahoo(attribute_errors=errors), make_params(as_of="2024-05-15", max_retries=1))
+    assert "MSFT" in first.failures
+    fake = FakeYahoo()
+    second = run(fake, make_params(as_of="2024-05-22"), existing=first.tables)
+    assert {t for (t, _), n in fake.attribute_calls.items()} == {"MSFT"}
+    assert second.report["statements"]["asked"] == 1 and second.failures == {}
+
+
+def test_without_a_fetch_log_a_refresh_still_works_and_starts_one(full):
+    old_raw = without_log(run(FakeYahoo(), make_params(as_of="2024-06-28")).tables)  # raw data from before the log
+    second = run(FakeYahoo(), make_params(as_of="2024-12-31"), existing=old_raw)
+    assert_identical(without_log(second.tables), without_log(full[1].tables))
+    assert set(second.tables["fetch_log"]["kind"]) == {"prices", "market", "statements", "info"}
+
+
+def test_the_sim_source_leaves_no_fetch_log_behind(tmp_path):
+    from invest import fetch
+    from invest.params import from_dict
+
+    write_tables(tmp_path / "raw", {"fetch_log": run(FakeYahoo(), make_params()).tables["fetch_log"]})
+    params = from_dict({"data": {"source": "sim", "n_tickers": 3, "start": "2015-01-01", "as_of": "2016-12-31"}})
+    fetch.main(params, raw_dir=tmp_path / "raw", report_path=tmp_path / "fetch.json")
+    assert not (tmp_path / "raw" / "fetch_log.parquet").exists()
+    assert (tmp_path / "raw" / "prices.parquet").exists()
 
 
 # ------------------------------------------------------------------------ faults
@@ -361,6 +531,102 @@ def test_exceptions_on_every_try_raise_fetch_error():
     errors = [TimeoutError("timed out")] * 10
     with pytest.raises(FetchError, match="TimeoutError"):
         run(FakeYahoo(download_errors=errors), make_params(max_retries=3))
+
+
+# ------------------------------------------------------------------------ offline: stop at once
+
+
+OFFLINE_LINES = {
+    "dns": "cannot reach Yahoo Finance (could not resolve host query2.finance.yahoo.com): "
+    "check the network connection; offline, use data.source: sim or files",
+    "refused": "cannot reach Yahoo Finance (could not connect to query2.finance.yahoo.com:443): "
+    "check the network connection; offline, use data.source: sim or files",
+}
+
+
+@pytest.mark.parametrize("mode", ["dns", "refused"])
+def test_offline_the_first_download_stops_the_fetch_with_one_line(mode):
+    sleeps = Sleeps()
+    fake = FakeYahoo(offline=mode)
+    with pytest.raises(FetchError) as info:
+        run(fake, make_params(max_retries=4), sleep=sleeps)
+    assert str(info.value) == OFFLINE_LINES[mode]
+    assert sleeps == [] and len(fake.download_calls) == 1 and not fake.attribute_calls  # no backoff, no other call
+
+
+@pytest.mark.parametrize("mode", ["dns", "refused"])
+def test_offline_a_ticker_read_stops_the_fetch_when_no_download_is_needed(full, mode):
+    stored = {name: frame for name, frame in full[1].tables.items() if name != "fundamentals"}  # statements due
+    sleeps = Sleeps()
+    fake = FakeYahoo(offline=mode)
+    with pytest.raises(FetchError) as info:
+        run(fake, existing=stored, sleep=sleeps)
+    assert str(info.value) == OFFLINE_LINES[mode]
+    assert sleeps == [] and fake.download_calls == [] and sum(fake.attribute_calls.values()) == 1
+
+
+def test_an_unreachable_host_after_a_first_answer_is_a_blip_and_retried():
+    errors = {("MSFT", "info"): [offline_error("dns"), offline_error("refused")]}
+    sleeps = Sleeps()
+    result = run(FakeYahoo(attribute_errors=errors), sleep=sleeps)
+    assert result.failures == {} and len(sleeps) == 2
+    assert result.tables["companies"].set_index("ticker").loc["MSFT", "name"] == "MSFT Corporation"
+
+
+def test_rate_limits_and_server_errors_keep_their_retries():
+    sleeps = Sleeps()
+    errors = {("AAPL", "info"): [http_error(503), http_error(429)]}
+    fake = FakeYahoo(rate_limited=2, attribute_errors=errors)
+    result = run(fake, sleep=sleeps)
+    assert result.failures == {}
+    assert result.report["http_calls_by_kind"]["download"] == 3 + 1  # prices after two 429s, then the market
+    assert fake.attribute_calls[("AAPL", "info")] == 3
+    assert len(sleeps) == 4 and sleeps[0] >= 2.5 and sleeps[1] >= 5.0  # a 429 backs off from ~5 s
+
+
+@pytest.mark.parametrize(
+    ("problem", "reason"),
+    [
+        (offline_error("dns"), "could not resolve host query2.finance.yahoo.com"),
+        (offline_error("refused"), "could not connect to query2.finance.yahoo.com:443"),
+        (f"{offline_error('dns')!r}"[:160], "could not resolve host query2.finance.yahoo.com"),  # download's log line
+        (urllib.error.URLError(socket.gaierror(-3, "Temporary failure in name resolution")), "could not resolve host"),
+        (urllib.error.URLError(ConnectionRefusedError(111, "Connection refused")), "connection refused"),
+        (OSError(101, "Network is unreachable"), "no route to the host"),
+        (TimeoutError("timed out"), None),
+        (http_error(503), None),
+        (http_error(429), None),
+        (requests.HTTPError("502 Bad Gateway: connection refused upstream", response=_response(502)), None),
+        ("YFPricesMissingError('possibly delisted; no price data found')", None),
+    ],
+    ids=[
+        "curl-dns",
+        "curl-refused",
+        "download-log",
+        "urllib-dns",
+        "urllib-refused",
+        "no-route",
+        "timeout",
+        "503",
+        "429",
+        "502",
+        "delisted",
+    ],
+)
+def test_unreachable_names_only_errors_that_mean_the_host_cannot_be_reached(problem, reason):
+    assert unreachable(problem) == reason
+
+
+def test_the_real_curl_cffi_refusal_on_loopback_is_unreachable():
+    """The installed curl_cffi, not a copy of its message: a closed port on 127.0.0.1 (no network touched)."""
+    from curl_cffi import requests as curl_requests
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens on it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(Exception) as info:
+        curl_requests.get(f"http://127.0.0.1:{port}/", timeout=5)
+    assert unreachable(info.value) == f"could not connect to 127.0.0.1:{port}"
 
 
 # ------------------------------------------------------------------------ macro

@@ -97,7 +97,18 @@ ORACLE = Table(
     required=False,
 )
 
-TABLES: tuple[Table, ...] = (PRICES, COMPANIES, FUNDAMENTALS, MARKET, MACRO, ORACLE)
+# Live sources only, bookkeeping rather than data: per ticker (or market symbol) and kind of request
+# ("prices", "market", "statements", "info"), the data.start and data.as_of of the last request that
+# succeeded and the latest date (or period end) found by then, empty when none was. Dated by data.as_of,
+# never the wall clock, so a rerun writes the same bytes. Absent: the next fetch asks as if it had none.
+FETCH_LOG = Table(
+    "fetch_log",
+    ("ticker", "kind"),
+    {"ticker": "str", "kind": "str", "start": "date", "as_of": "date", "latest": "date"},
+    required=False,
+)
+
+TABLES: tuple[Table, ...] = (PRICES, COMPANIES, FUNDAMENTALS, MARKET, MACRO, ORACLE, FETCH_LOG)
 TABLES_BY_NAME = {table.name: table for table in TABLES}
 
 UNKNOWN = "Unknown"  # the sector or industry label of a company without one

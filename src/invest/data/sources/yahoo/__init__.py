@@ -1,9 +1,10 @@
 """Live market data from Yahoo Finance through ``yfinance`` (``data.source: yfinance``).
 
-Modules: ``prices`` (downloads, answer shapes, merge), ``market`` (index, VIX and rates),
-``statements`` (quarterly statements and report dates), ``companies`` (labels), ``refresh``
-(what to ask for and the merge with stored tables), ``client`` (yfinance plumbing); FRED macro
-is ``invest.data.sources.fred`` and the retry policy ``invest.data.sources.retry``.
+Modules: ``prices`` (downloads, answer shapes, the re-adjustment check), ``market`` (index, VIX
+and rates), ``statements`` (quarterly statements and report dates), ``companies`` (labels),
+``refresh`` (one fetch or refresh and the merge with stored tables), ``schedule`` (when to ask
+again: the ``fetch_log``), ``client`` (yfinance plumbing); FRED macro is
+``invest.data.sources.fred`` and the retry policy ``invest.data.sources.retry``.
 
 What is fetched (see docs/data_sources.md for the full story):
 
@@ -29,20 +30,17 @@ What is fetched (see docs/data_sources.md for the full story):
   unemployment (%) and real GDP growth (% annualised) from FRED via ``fredapi``,
   with publication lags as ``release_date``.
 
-Incremental refresh: with tables already on disk, prices are fetched per ticker from
-(last stored date - ``OVERLAP_DAYS``) to ``as_of`` (tickers with no data from
-``data.start``; tickers already stored up to ``as_of`` are skipped), merged with new
-rows winning. If the overlap shows that Yahoo re-adjusted history (a split or a
-dividend since the last run), the stored rows of that ticker are rescaled by the
-observed factor so old and new rows stay on one basis. Statements and company labels
-are fetched only for tickers whose latest stored quarter ends more than
-``FUNDAMENTALS_STALE_DAYS`` before ``as_of`` (or that have none). Stored rows are
-kept; every table is cut to ``data.start``..``as_of``.
+Incremental refresh (``refresh``, ``schedule``): with tables already on disk, a run asks only for
+what can be new and writes the same tables as one fetch to the same ``as_of``. Prices are fetched
+per ticker from (last stored date - ``OVERLAP_DAYS``), and in full again where the overlap shows
+that Yahoo re-adjusted history; the market table is downloaded whole for every new window;
+statements only when a newer quarter can be public, labels once a quarter. When each request was
+last made is kept in the ``fetch_log`` bookkeeping table, dated by ``as_of``.
 
-Faults: each network call gets ``1 + data.max_retries`` tries with exponential
-backoff and jitter (``Retry-After`` honoured). A ticker that still fails is reported
-in ``FetchResult.failures`` and the rest carry on; only if no price at all could be
-fetched is FetchError raised.
+Faults: each network call gets ``1 + data.max_retries`` tries with exponential backoff and jitter
+(``Retry-After`` honoured). A ticker that still fails is reported in ``FetchResult.failures`` and
+the rest carry on; FetchError is raised only if no price at all could be fetched, or at once when
+the first requests find Yahoo unreachable (offline: no name resolution, connection refused).
 
 ``report['http_calls']`` counts one per ``yf.download`` call (one batch; yfinance
 itself sends one request per symbol inside it, see ``download_symbols``), one per
@@ -100,6 +98,6 @@ def fetch(
         if ticker_factory is None:
             ticker_factory = yf.Ticker
             hide = raising_errors(yf)
-    budget = CallBudget(params.max_retries, sleep, rng)
+    budget = CallBudget(params.max_retries, sleep, rng, services={"fred": "FRED", "*": "Yahoo Finance"})
     with hide:
         return Refresh(params, existing, tickers, download, ticker_factory, budget, fred).run()

@@ -1,12 +1,15 @@
-"""The market table from Yahoo's index, volatility and rate symbols, on the index's trading calendar."""
+"""The market table from Yahoo's index, volatility and rate symbols, on the index's trading calendar.
+
+The table is always built from one download of its whole range (``data.start``..``data.as_of``), never
+merged with stored rows: a forward fill across a merge would count carried values as observations.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from invest.data.schema import MARKET, MAX_FILL_DAYS
-from invest.data.sources.base import merge_keyed
+from invest.data.schema import MAX_FILL_DAYS
 
 MARKET_SYMBOLS = {"^GSPC": "index_close", "^VIX": "vol_index", "^IRX": "short_rate", "^TNX": "long_rate"}
 
@@ -43,16 +46,3 @@ def bounded_ffill(s: pd.Series) -> pd.Series:
     filled = s.ffill(limit=MAX_FILL_DAYS)
     filled[filled.index > valid.index[-1]] = np.nan
     return filled
-
-
-def merge_market(stored: pd.DataFrame, new: pd.DataFrame | None) -> pd.DataFrame:
-    if new is None or new.empty:
-        return merge_keyed(stored, None, MARKET)
-    if stored.empty:
-        return merge_keyed(None, new, MARKET)
-    merged = merge_keyed(stored, new, MARKET).set_index("date")
-    fresh = merged.index.isin(pd.DatetimeIndex(new["date"]))
-    for column in MARKET_SYMBOLS.values():  # fill a gap at the start of the new range from the stored rows
-        filled = bounded_ffill(merged[column])
-        merged.loc[fresh, column] = filled[fresh]
-    return merged.reset_index()

@@ -1,5 +1,5 @@
 """Daily prices from ``yf.download``: batches with retries of the symbols still missing, the answer's
-shapes turned into per-ticker frames, and the merge with stored prices (rescaled where Yahoo re-adjusted)."""
+shapes turned into per-ticker frames, and the overlap check that finds where Yahoo re-adjusted history."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 
 from invest.data.schema import PRICES, conform
-from invest.data.sources.base import empty_table, merge_keyed
+from invest.data.sources.base import empty_table
 from invest.data.sources.retry import CallBudget, describe, is_permanent
 from invest.data.sources.yahoo.client import capture_errors
 
 OVERLAP_DAYS = 7
 
-RESCALE_TOLERANCE = 1e-5  # relative change in the overlap that counts as a re-adjustment
+READJUST_TOLERANCE = 1e-5  # relative change in the overlap that counts as a re-adjustment
 
 PRICE_COLUMNS = {
     "Open": "open",
@@ -67,6 +67,10 @@ def download_batch(
                 parts = split_download(frame, pending)
             except Exception as exc:  # noqa: BLE001 - reported per ticker, retried below
                 error, parts = exc, {}
+        if parts:
+            budget.answered = True
+        else:  # nothing came back: if only because the host is unreachable, stop now rather than back off for minutes
+            budget.check_offline("download", [error] if error is not None else [logged.get(t) for t in pending])
         rate_limited = False
         for ticker in pending:
             part = parts.get(ticker)
@@ -159,35 +163,23 @@ def long_prices(parts: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return conform(pd.concat(frames, ignore_index=True), PRICES, "yfinance prices")
 
 
-def merge_prices(stored: pd.DataFrame, new: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """Stored rows plus new ones (new win); stored history rescaled where Yahoo re-adjusted it."""
+def readjusted(stored: pd.DataFrame, new: pd.DataFrame) -> list[str]:
+    """Tickers whose overlap of stored and new rows shows that Yahoo re-based their history since.
+
+    A split changes the split-adjusted ``close`` of every earlier day, a dividend the ``adj_close``:
+    the stored rows of such a ticker are on an old basis and must be fetched again in full.
+    """
     if stored.empty or new.empty:
-        return merge_keyed(stored, new, PRICES), []
-    old_by_ticker = dict(tuple(stored.groupby("ticker", sort=False)))
-    rescaled = []
-    adjusted = []
-    for ticker, fresh in new.groupby("ticker", sort=False):
-        old = old_by_ticker.pop(ticker, None)
-        if old is None:
-            continue
-        overlap = old.merge(fresh, on="date", suffixes=("_old", "_new"))
-        close = _ratio(overlap["close_new"], overlap["close_old"])
-        adj = _ratio(overlap["adj_close_new"], overlap["adj_close_old"])
-        changed = False
-        old = old.copy()
-        if close is not None and abs(close - 1) > RESCALE_TOLERANCE:  # a split: Yahoo's Close is split-adjusted
-            old[["open", "high", "low", "close"]] *= close
-            old["volume"] /= close
-            changed = True
-        if adj is not None and abs(adj - 1) > RESCALE_TOLERANCE:  # a dividend (or split) changes Adj Close
-            old["adj_close"] *= adj
-            changed = True
-        if changed:
-            rescaled.append(str(ticker))
-        adjusted.append(old)
-    rest = list(old_by_ticker.values())
-    base = pd.concat(adjusted + rest, ignore_index=True) if adjusted or rest else None
-    return merge_keyed(base, new, PRICES), sorted(rescaled)
+        return []
+    overlap = stored.merge(new, on=["ticker", "date"], suffixes=("_old", "_new"))
+    out = []
+    for ticker, rows in overlap.groupby("ticker", sort=True):
+        for column in ("close", "adj_close"):
+            ratio = _ratio(rows[f"{column}_new"], rows[f"{column}_old"])
+            if ratio is not None and abs(ratio - 1) > READJUST_TOLERANCE:
+                out.append(str(ticker))
+                break
+    return out
 
 
 def _ratio(new: pd.Series, old: pd.Series) -> float | None:
