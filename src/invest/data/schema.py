@@ -108,7 +108,8 @@ FETCH_LOG = Table(
     required=False,
 )
 
-TABLES: tuple[Table, ...] = (PRICES, COMPANIES, FUNDAMENTALS, MARKET, MACRO, ORACLE, FETCH_LOG)
+DATA_TABLES: tuple[Table, ...] = (PRICES, COMPANIES, FUNDAMENTALS, MARKET, MACRO, ORACLE)  # what a user's files may hold
+TABLES: tuple[Table, ...] = (*DATA_TABLES, FETCH_LOG)
 TABLES_BY_NAME = {table.name: table for table in TABLES}
 
 UNKNOWN = "Unknown"  # the sector or industry label of a company without one

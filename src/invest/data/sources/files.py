@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from invest.data.schema import FUNDAMENTALS, MACRO, MARKET, PRICES, TABLES, Table, conform
+from invest.data.schema import DATA_TABLES, FUNDAMENTALS, MACRO, MARKET, PRICES, Table, conform
 from invest.data.sources.base import FetchResult, clip_to_window, empty_table, fundamentals_coverage, row_counts
 from invest.errors import ConfigError, DataError
 from invest.params import DataParams
@@ -54,13 +54,13 @@ def fetch(params: DataParams, existing: dict[str, pd.DataFrame] | None = None) -
     start, as_of = pd.Timestamp(params.start), pd.Timestamp(params.as_of)
     tables: dict[str, pd.DataFrame] = {}
     files: dict[str, str] = {}
-    for table in TABLES:
+    for table in DATA_TABLES:  # never the live sources' bookkeeping (fetch_log)
         path = find_file(root, table)
         if path is None:
             if table.name in OPTIONAL_EMPTY:
                 tables[table.name] = empty_table(table)
             elif table.required:
-                needed = ", ".join(t.name for t in TABLES if t.required)
+                needed = ", ".join(t.name for t in DATA_TABLES if t.required)
                 hint = " (or set data.files_layout: per_ticker for prices/<TICKER>.csv files)" if table is PRICES else ""
                 raise DataError(
                     f"{root / table.name}.csv (or .parquet) not found; the files source needs {needed} in {root}{hint}"
