@@ -111,6 +111,7 @@ def test_complete_card_without_a_checkpoint_reads_the_existing_card(run, tmp_pat
     done = model_card.complete_card(card, tiny_evaluation(rank_ic=0.1, mae=0.2))
     assert done["status"] == "evaluated" and done["evaluation"]["model"]["rank_ic"] == 0.1
     assert done["evaluation"]["model"]["mae"] == 0.2 and done["evaluation"]["rows"] == 2
+    assert not any("oracle" in key for key in done["evaluation"])  # real data has no oracle: the card says nothing of one
     assert _read(card) == done
     with pytest.raises(DataError, match="not found"):
         model_card.complete_card(tmp_path / "missing.json", tiny_evaluation())
