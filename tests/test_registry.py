@@ -1,4 +1,5 @@
 import hashlib
+import sqlite3
 import os
 import subprocess
 import sys
@@ -262,7 +263,9 @@ def test_end_to_end_register_promote_fetch_predict_compare(tmp_path, monkeypatch
     db = repo / "data" / "stock_data.db"
     code, out, err = invest(monkeypatch, capsys, clone, "predict", "--db", str(db), "--out", "latest.csv")
     assert code == 0, err
-    assert len((clone / "latest.csv").read_text().splitlines()) == 13  # header + 12 tickers
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
+        (listed,) = connection.execute("SELECT COUNT(*) FROM snapshots WHERE date = (SELECT MAX(date) FROM snapshots)").fetchone()
+    assert len((clone / "latest.csv").read_text().splitlines()) == 1 + listed  # header + every ticker on the newest date
 
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["train"]["seed"] = 99
