@@ -36,7 +36,7 @@ def invest_args(*args: str) -> list[str]:
 
 
 # A network small enough to train in seconds; the test params below share it.
-TINY_NETWORK = {"hidden_size": 8, "attention_heads": 2, "seq_len": 6, "batch_size": 64, "num_threads": 1}
+TINY_NETWORK = {"hidden_size": 8, "attention_heads": 2, "seq_len": 6, "batch_size": 64, "num_threads": 1, "ensemble_size": 2}
 
 # Small enough for seconds, large enough for every stage: 15 tickers, 2010-2018.
 SMALL_PARAMS = {

@@ -896,7 +896,7 @@ CASES = [
         ("evaluate",),
         "Error: models/model.pt is a bare state dict or another format, not an invest checkpoint; build the network with LSTMTransformerNetwork.from_config(ModelConfig.from_params(TrainParams(), n_temporal, n_static)) and call load_state_dict, or retrain",
         needs=("db", "model"),
-        setup=_checkpoint(lambda checkpoint: checkpoint["state_dict"]),
+        setup=_checkpoint(lambda checkpoint: checkpoint["state_dicts"][0]),
     ),
     Case(
         "model-pickled-module",
@@ -908,7 +908,7 @@ CASES = [
     Case(
         "model-newer-format",
         ("evaluate",),
-        "Error: models/model.pt has checkpoint format 99, this code reads 1; retrain it",
+        "Error: models/model.pt has checkpoint format 99, this code reads 2; retrain it",
         needs=("db", "model"),
         setup=_checkpoint(lambda checkpoint: checkpoint.update(format_version=99)),
     ),

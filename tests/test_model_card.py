@@ -32,11 +32,14 @@ def test_train_writes_the_description_from_the_checkpoint(run):
     assert card["status"] == "trained" and card["evaluation"] is None
     assert card["artifact"] == "stock-model"
     assert card["model"]["config"] == ckpt["model_config"]
-    assert card["model"]["parameters"] == sum(t.numel() for t in ckpt["state_dict"].values())
+    assert card["model"]["parameters"] == sum(t.numel() for t in ckpt["state_dicts"][0].values())
+    assert card["model"]["ensemble_size"] == len(ckpt["state_dicts"]) == 2
     assert card["features"]["static"] == ckpt["static_features"]
     assert card["features"]["n_temporal"] == len(ckpt["temporal_features"])
     assert card["features"]["schema"]["hash"] == ckpt["feature_schema"]["hash"]
-    assert card["target"] == {"horizon": "6m", "kind": "excess", "column": "fwd_exc_6m", "seq_len": 6}
+    assert card["target"] == {
+        "horizon": "6m", "kind": "excess", "column": "fwd_exc_6m", "seq_len": 6, "feature_norm": "robust", "label_transform": "none",
+    }  # fmt: skip
     assert card["split"] == ckpt["split"]
     meta = ckpt["metadata"]
     assert card["training"]["samples"] == meta["samples"] and card["training"]["period"] == meta["training_period"]

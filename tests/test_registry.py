@@ -1,6 +1,6 @@
 import hashlib
-import sqlite3
 import os
+import sqlite3
 import subprocess
 import sys
 import time

@@ -27,6 +27,14 @@ def kind(module: str) -> str:
     return name if name in LAYERS else "base" if name in BASE else "commands"
 
 
+def test_dvc_yaml_deps_are_what_scripts_stage_deps_writes():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "stage_deps.py"), "--check"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
 def code_deps(stage: str) -> set[str]:
     return {dep for dep in PIPELINE["stages"][stage]["deps"] if dep.startswith("src/")}
 

@@ -28,11 +28,13 @@ def test_two_epoch_training_writes_a_self_describing_checkpoint(trained, small_s
     panel = load_panel(small_store)
     assert ckpt["static_features"] == panel.static_features
     assert ckpt["temporal_features"] == [*panel.temporal_features, features.STEP_MASK]
-    assert ckpt["target"] == {"horizon": "1y", "kind": "excess", "column": "fwd_exc_1y", "seq_len": 6}
+    assert ckpt["target"] == {
+        "horizon": "1y", "kind": "excess", "column": "fwd_exc_1y", "seq_len": 6, "feature_norm": "robust", "label_transform": "none",
+    }  # fmt: skip
     assert ckpt["metadata"]["samples"]["train"] > 0
-    assert not loaded.network.training
+    assert len(loaded.networks) == 2 and not any(network.training for network in loaded.networks)
     summary = json.loads((trained / "train.json").read_text())
-    assert 1 <= summary["best_epoch"] <= 2
+    assert 1 <= summary["best_epoch"] <= 2 and summary["ensemble_size"] == 2 and len(summary["members_best_epoch"]) == 2
     curves = (trained / "live" / "plots" / "metrics" / "val_loss.tsv").read_text().splitlines()
     assert curves[0].split("\t") == ["step", "val_loss"] and len(curves) == 3
 
@@ -44,7 +46,7 @@ def test_same_seed_same_weights_and_mixed_precision_is_cuda_only(tmp_path, small
         run_train(params, small_store, tmp_path / f"{name}.pt", tmp_path / f"{name}.json", tmp_path / f"live_{name}")
         said = capsys.readouterr().err
         assert ("mixed_precision applies on CUDA only; training in float32 on cpu" in said) == mixed
-    a, b = (checkpoint.load(tmp_path / f"{n}.pt")["state_dict"] for n in "ab")
+    a, b = (checkpoint.load(tmp_path / f"{n}.pt")["state_dicts"][0] for n in "ab")
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 

@@ -197,6 +197,10 @@ class TrainParams:
     nproc: int = 1
     mc_samples: int = 30
     interval_levels: list[float] = field(default_factory=lambda: [0.8, 0.95])
+    ensemble_size: int = 5
+    feature_norm: Literal["robust", "cs_rank", "cs_zscore"] = "robust"
+    label_transform: Literal["none", "cs_rank", "cs_zscore"] = "none"
+    select_by: Literal["loss", "rank_ic"] = "loss"
 
     @property
     def horizon_months(self) -> int:
@@ -236,6 +240,7 @@ class TrainParams:
         _check(self.huber_delta > 0, "train.huber_delta", "a positive number", self.huber_delta)
         _check(1 <= self.nproc <= 64, "train.nproc", "1 to 64 data-parallel processes", self.nproc)
         _check(2 <= self.mc_samples <= 1000, "train.mc_samples", "2 to 1000 Monte Carlo dropout passes", self.mc_samples)
+        _check(1 <= self.ensemble_size <= 100, "train.ensemble_size", "1 to 100 networks", self.ensemble_size)
         levels = self.interval_levels
         _check(
             len(levels) > 0 and all(0 < level < 1 for level in levels) and levels == sorted(set(levels)),
@@ -254,6 +259,9 @@ class EvaluateParams:
     bootstrap_samples: int = 1000
     block_months: int = 12
     n_buckets: int = 10
+    n_jobs: int = 1
+    backend: Literal["local", "ray"] = "local"
+    ray_address: str = "auto"
 
     def validate(self) -> None:
         _seed("evaluate.seed", self.seed)
@@ -268,6 +276,8 @@ class EvaluateParams:
         _check(self.bootstrap_samples >= 10, "evaluate.bootstrap_samples", "10 or more", self.bootstrap_samples)
         _check(self.block_months >= 1, "evaluate.block_months", "1 or more", self.block_months)
         _check(2 <= self.n_buckets <= 100, "evaluate.n_buckets", "2 to 100", self.n_buckets)
+        _check(1 <= self.n_jobs <= 1024, "evaluate.n_jobs", "1 to 1024 parallel jobs", self.n_jobs)
+        _check(bool(self.ray_address.strip()), "evaluate.ray_address", "auto, or host:port of a Ray cluster", self.ray_address)
 
 
 @dataclass(frozen=True)

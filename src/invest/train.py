@@ -16,11 +16,12 @@ from invest.evaluation.model_card import write_card
 from invest.evaluation.uncertainty import CONFIDENCE_VERSION, CONFIDENCE_WEIGHTS, calibrate_model
 from invest.io import atomic_dir, write_json
 from invest.modelling import distributed
-from invest.modelling.checkpoint import LoadedModel, assemble, save
+from invest.modelling.checkpoint import LoadedModel, save
 from invest.modelling.device import resolve_device
+from invest.modelling.ensemble import checkpoint_core, fit_members, summarise
 from invest.modelling.provenance import code_version, head_commit
 from invest.modelling.splits import check_test_years
-from invest.modelling.training import Prepared, configure_runtime, fit, prepare
+from invest.modelling.training import Prepared, configure_runtime, prepare
 from invest.params import Params
 
 
@@ -44,8 +45,8 @@ def main(
         labelled = prepared.arrays.dates[~np.isnan(prepared.arrays.target)]
         evaluate = params.evaluate
         check_test_years(labelled, evaluate.test_years, train.embargo, evaluate.val_months, train.horizon)
-    if not distributed.is_main():  # other ranks train their shard and leave the writing to rank 0
-        fit(prepared, train, device)
+    if not distributed.is_main():  # other ranks train their shard of each member and leave the writing to rank 0
+        fit_members(prepared, train, device)
         distributed.teardown()
         return
     counts = {name: int(mask.sum()) for name, mask in prepared.masks.items()}
@@ -57,10 +58,10 @@ def main(
         f" ({processes} process{'es' if processes > 1 else ''})",
         file=sys.stderr,
     )
-    network, summary = fit_with_curves(prepared, params, device, live_dir)
+    networks, summary = fit_with_curves(prepared, params, device, live_dir)
     metrics = {**summary, **{f"{name}_rows": count for name, count in counts.items()}}
     meta = metadata(params, prepared, panel.meta, db_path, metrics, device.type)
-    checkpoint = build_checkpoint(network, panel, prepared, params, meta)
+    checkpoint = build_checkpoint(networks, panel, prepared, params, meta)
     save(model_path, checkpoint)
     write_card(card_path, checkpoint)
     write_json(metrics_path, metrics)
@@ -71,17 +72,14 @@ def main(
     distributed.teardown()
 
 
-def build_checkpoint(network, panel, prepared: Prepared, params: Params, meta: dict) -> dict:
-    """The self-describing checkpoint: weights and inputs, metadata, and intervals calibrated on the
-    validation block (embargoed from the training rows)."""
+def build_checkpoint(networks: list, panel, prepared: Prepared, params: Params, meta: dict) -> dict:
+    """The self-describing checkpoint: every member's weights and the inputs, metadata, and intervals
+    calibrated on the validation block (embargoed from the training rows)."""
     train = params.train
     schema_version = int(panel.meta["schema_version"])
-    checkpoint = assemble(
-        network, prepared.scaler, prepared.split, panel.temporal_features, panel.static_features, schema_version,
-        train.horizon, train.target, train.seq_len,
-    )  # fmt: skip
+    checkpoint = checkpoint_core(networks, prepared, panel.temporal_features, panel.static_features, schema_version, train)
     checkpoint["metadata"] = meta
-    loaded = LoadedModel.from_checkpoint(checkpoint, network.cpu())
+    loaded = LoadedModel.from_checkpoint(checkpoint, networks)
     validation = prepared.arrays.subset(prepared.masks["val"])
     checkpoint["intervals"] = calibrate_model(loaded, validation, train.interval_levels, train.mc_samples, train.seed)
     checkpoint["confidence"] = {"weights": dict(CONFIDENCE_WEIGHTS), "version": CONFIDENCE_VERSION}
@@ -89,21 +87,21 @@ def build_checkpoint(network, panel, prepared: Prepared, params: Params, meta: d
 
 
 def fit_with_curves(prepared: Prepared, params: Params, device: torch.device, live_dir: str | os.PathLike[str]):
-    """``fit`` with per-epoch losses logged by dvclive. The curves go to a temporary directory that
+    """Every member, the first one's per-epoch losses and validation rank IC logged by dvclive.
+    The curves go to a temporary directory that
     replaces ``live_dir`` only once training has finished, so a killed run leaves the previous
     run's curves (matching the previous model.pt), never half of them."""
     from dvclive import Live
 
     with atomic_dir(live_dir) as staging, Live(dir=str(staging), save_dvc_exp=False, dvcyaml=None, report=None) as live:
 
-        def log(epoch: int, train_loss: float, val_loss: float) -> None:
-            live.log_metric("train_loss", train_loss, plot=True)
-            live.log_metric("val_loss", val_loss, plot=True)
+        def log(epoch: dict) -> None:
+            for key in ("train_loss", "val_loss", "val_rank_ic"):
+                live.log_metric(key, epoch[key], plot=True)
             live.next_step()
 
-        network, summary = fit(prepared, params.train, device, log)
-    summary.pop("history")
-    return network, summary
+        networks, summaries = fit_members(prepared, params.train, device, log)
+    return networks, summarise(summaries)
 
 
 def metadata(

@@ -63,6 +63,10 @@ SECTOR_FEATURES = tuple(f"sector_{s.lower().replace(' ', '_')}" for s in GICS_SE
 STATIC_FEATURES = FUNDAMENTAL_FEATURES + MACRO_FEATURES + SECTOR_FEATURES
 LABELS = tuple(f"fwd_ret_{h}" for h in HORIZONS) + tuple(f"fwd_exc_{h}" for h in HORIZONS)  # label_column()
 
+# Same value for every stock on a date (a cross-sectional normalisation would erase them), and 0/1 flags.
+MARKET_WIDE = MACRO_FEATURES
+FLAGS = (*SECTOR_FEATURES, "fundamentals_missing")
+
 STEP_MASK = "step_observed"  # the channel the scaler appends to each step: 1 if the month was observed
 MOMENTUM = "ret_12_1m"  # the 12-1 month return: the momentum baseline's signal
 VOLATILITY = "vol_3m"  # trailing volatility: interval coverage by volatility tercile, confidence

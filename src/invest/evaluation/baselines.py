@@ -1,8 +1,10 @@
-"""Simple baselines, scored on exactly the network's rows; each is fit on the fold's training block.
+"""Simple baselines, scored on exactly the network's rows; each is fit on the fold's training block
+and makes its choices (ridge's penalty, the boosted trees' settings) on the fold's validation block,
+by the same criterion as the network's epochs (``train.select_by``): a weak baseline flatters the model.
 
-Every baseline sees the same scaled inputs as the network. Tabular models get the static
-vector, the last monthly step and the mean of the sequence. Adding a baseline: one function
-here, decorated with ``@register("name")``, returning predictions for every row of the fold.
+Every baseline sees the same scaled inputs as the network. Tabular models get the static vector,
+the last monthly step and the mean of the sequence (``Fold.tabular``). Adding a baseline: one
+function here, decorated with ``@register("name")``, returning predictions for the fold's test rows.
 """
 
 from __future__ import annotations
@@ -13,17 +15,29 @@ from sklearn.linear_model import Ridge
 
 from invest.data.features import MOMENTUM
 from invest.evaluation.predictors import Fold, Prediction, register
+from invest.modelling.training import mean_rank_ic
 
 RIDGE_ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0)
-
-
-def tabular(past: np.ndarray, static: np.ndarray) -> np.ndarray:
-    """[N, S + 2F]: static features, the last step and the sequence mean."""
-    return np.concatenate([static, past[:, -1, :], past.mean(axis=1)], axis=1)
+# (leaves per tree, learning rate, rows per leaf, trees): from small and slow to large and fast
+GBT_GRID = ((7, 0.05, 200, 200), (15, 0.05, 100, 200), (31, 0.05, 50, 200), (15, 0.1, 100, 100))
 
 
 def _on_test_rows(fold: Fold, values: np.ndarray) -> Prediction:
     return Prediction(values[fold.test_rows])
+
+
+def validation_score(fold: Fold, prediction: np.ndarray) -> float:
+    """Higher is better: validation rank IC, or minus validation MAE (``train.select_by``)."""
+    val = fold.val
+    if fold.params.select_by == "rank_ic":
+        score = mean_rank_ic(prediction[val], fold.target[val], fold.arrays.dates[val])
+        return score if np.isfinite(score) else -np.inf
+    return -float(np.mean(np.abs(prediction[val] - fold.target[val])))
+
+
+def _momentum_signal(fold: Fold) -> np.ndarray:
+    signal = fold.last_step(MOMENTUM)
+    return np.where(np.isfinite(signal), signal, np.nanmean(signal[fold.train]))  # missing -> its training mean
 
 
 @register("zero")
@@ -40,38 +54,42 @@ def historical_mean(fold: Fold) -> Prediction:
 
 @register("momentum")
 def momentum(fold: Fold) -> Prediction:
-    """OLS of the label on the 12-1 month return (a missing signal -> its training mean)."""
-    signal, target, train = fold.last_step(MOMENTUM), fold.target, fold.train
-    filled = np.where(np.isfinite(signal), signal, np.nanmean(signal[train]))
-    slope, intercept = np.polyfit(filled[train], target[train], 1)
-    return _on_test_rows(fold, intercept + slope * filled)
+    """OLS of the label on the 12-1 month return: its sign and scale fitted on the training rows."""
+    signal, target, train = _momentum_signal(fold), fold.target, fold.train
+    slope, intercept = np.polyfit(signal[train], target[train], 1)
+    return _on_test_rows(fold, intercept + slope * signal)
+
+
+@register("momentum_raw")
+def momentum_raw(fold: Fold) -> Prediction:
+    """The 12-1 month return itself, nothing fitted: the classic momentum ranking (its MAE means little)."""
+    return _on_test_rows(fold, _momentum_signal(fold))
 
 
 @register("ridge")
 def ridge(fold: Fold) -> Prediction:
-    """Ridge on the tabular inputs, its penalty chosen by MAE on the validation block."""
-    features, target, train, val = tabular(fold.prepared.past, fold.prepared.static), fold.target, fold.train, fold.val
-    best_alpha, best_error = RIDGE_ALPHAS[0], np.inf
-    for alpha in RIDGE_ALPHAS:
-        model = Ridge(alpha=alpha).fit(features[train], target[train])
-        error = float(np.mean(np.abs(model.predict(features[val]) - target[val])))
-        if error < best_error:
-            best_alpha, best_error = alpha, error
-    return _on_test_rows(fold, Ridge(alpha=best_alpha).fit(features[train], target[train]).predict(features))
+    """Ridge on the tabular inputs, its penalty chosen on the validation block."""
+    features, target, train = fold.tabular, fold.target, fold.train
+    fitted = [Ridge(alpha=alpha).fit(features[train], target[train]) for alpha in RIDGE_ALPHAS]
+    best = max(fitted, key=lambda model: validation_score(fold, model.predict(features)))
+    return _on_test_rows(fold, best.predict(features))
 
 
 @register("gbt")
 def gbt(fold: Fold) -> Prediction:
-    """Gradient-boosted trees (scikit-learn's histogram booster) on the tabular inputs."""
-    features, train = tabular(fold.prepared.past, fold.prepared.static), fold.train
-    booster = HistGradientBoostingRegressor(
-        max_iter=200,
-        learning_rate=0.05,
-        max_leaf_nodes=15,
-        min_samples_leaf=100,
-        l2_regularization=1.0,
-        early_stopping=False,
-        random_state=fold.params.seed,
-    )
-    booster.fit(features[train], fold.target[train])
-    return _on_test_rows(fold, booster.predict(features))
+    """Gradient-boosted trees (scikit-learn's histogram booster) on the tabular inputs, settings chosen on the validation block."""
+    features, target, train = fold.tabular, fold.target, fold.train
+    fitted = []
+    for leaves, rate, per_leaf, trees in GBT_GRID:
+        booster = HistGradientBoostingRegressor(
+            max_iter=trees,
+            learning_rate=rate,
+            max_leaf_nodes=leaves,
+            min_samples_leaf=per_leaf,
+            l2_regularization=1.0,
+            early_stopping=False,
+            random_state=fold.params.seed,
+        )
+        fitted.append(booster.fit(features[train], target[train]))
+    best = max(fitted, key=lambda model: validation_score(fold, model.predict(features)))
+    return _on_test_rows(fold, best.predict(features))

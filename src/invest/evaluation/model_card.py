@@ -48,7 +48,7 @@ def describe(checkpoint: dict[str, Any]) -> dict[str, Any]:
     meta = checkpoint.get("metadata", {})
     temporal = list(checkpoint["temporal_features"])
     static = list(checkpoint["static_features"])
-    state = checkpoint.get("state_dict", {})
+    members = checkpoint.get("state_dicts") or [checkpoint.get("state_dict", {})]
     card: dict[str, Any] = {
         "card_version": CARD_VERSION,
         "artifact": pipeline.ARTIFACT,
@@ -56,7 +56,9 @@ def describe(checkpoint: dict[str, Any]) -> dict[str, Any]:
         "model": {
             "architecture": checkpoint.get("architecture", "LSTMTransformerNetwork"),
             "config": dict(checkpoint["model_config"]),
-            "parameters": int(sum(value.numel() for value in state.values() if hasattr(value, "numel"))),
+            "parameters": int(sum(value.numel() for value in members[0].values() if hasattr(value, "numel"))),
+            "ensemble_size": len(members),  # networks of this shape, seeds seed, seed+1, ...; the model is their mean
+            "label_map": checkpoint.get("label_map"),
             "checkpoint_format": f"{checkpoint.get('format')} v{checkpoint.get('format_version')}",
         },
         "features": {

@@ -21,8 +21,8 @@ from invest.evaluation import MODEL, ORACLE
 
 if TYPE_CHECKING:  # the names alone: importing the registry must stay cheap (the model card reads MODEL)
     import torch
+    from torch import nn
 
-    from invest.data.panel import Panel
     from invest.modelling.checkpoint import LoadedModel
     from invest.modelling.dataset import Arrays
     from invest.modelling.training import Prepared
@@ -37,9 +37,12 @@ class Fold:
     prepared: Prepared  # scaled inputs, the scaler and the train/val/test masks (labels as the control leaves them)
     test_rows: np.ndarray  # [N] bool: the rows to predict
     params: TrainParams
-    panel: Panel  # feature names and store metadata
+    temporal_features: list[str]
+    static_features: list[str]
+    schema_version: int
     device: torch.device | None = None
     loaded: LoadedModel | None = None  # score this checkpoint instead of training one (evaluate.mode: single)
+    members: list[nn.Module] | None = None  # the ensemble, already trained by the walk-forward jobs
 
     @property
     def train(self) -> np.ndarray:
@@ -49,14 +52,20 @@ class Fold:
     def val(self) -> np.ndarray:
         return self.prepared.masks["val"]
 
-    @cached_property
+    @property
     def target(self) -> np.ndarray:
-        """The label of every row in target units, as the network sees it (after scaling)."""
-        return self.prepared.scaler.unscale_target(self.prepared.target)
+        """The label of every row (the return; shuffled under the shuffled-label control)."""
+        return self.prepared.arrays.target
+
+    @cached_property
+    def tabular(self) -> np.ndarray:
+        """[N, S + 2F] of the scaled inputs: static features, the last step and the sequence mean."""
+        past, static = self.prepared.past, self.prepared.static
+        return np.concatenate([static, past[:, -1, :], past.mean(axis=1)], axis=1)
 
     def last_step(self, feature: str) -> np.ndarray:
-        """A temporal feature's value at each row's snapshot month (unscaled)."""
-        return self.arrays.past[:, -1, self.panel.temporal_features.index(feature)]
+        """A temporal feature's value at each row's snapshot month (as the network gets it, before scaling)."""
+        return self.arrays.past[:, -1, self.temporal_features.index(feature)]
 
 
 @dataclass
@@ -106,3 +115,11 @@ def fit_predict(fold: Fold) -> tuple[dict[str, np.ndarray], pd.DataFrame | None]
         if name == MODEL:
             extra = prediction.extra
     return values, extra
+
+
+def run_one(predictor: Predictor, fold: Fold) -> np.ndarray:
+    """One predictor on one fold, as a job: in its own process it first caps its threads."""
+    from invest.modelling.training import configure_runtime
+
+    configure_runtime(fold.params.num_threads)
+    return np.asarray(predictor(fold).values)

@@ -146,7 +146,13 @@ def predict_with_uncertainty(
     past_scaled, static_scaled = loaded.scaler.transform(arrays)
     frame["clipped_share"] = clipped_share(past_scaled, static_scaled)
     frame["confidence"] = confidence(frame, max(calibration["levels"])).to_numpy()
+    for member in range(out["members"].shape[1]):  # each network of the ensemble on its own
+        frame[member_column(member)] = out["members"][:, member]
     return frame
+
+
+def member_column(member: int) -> str:
+    return f"model_member_{member}"
 
 
 def missing_share(arrays: Arrays, static_names: Sequence[str]) -> np.ndarray:

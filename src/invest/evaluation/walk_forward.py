@@ -17,35 +17,71 @@ import pandas as pd
 from invest.data.features import label_column
 from invest.data.panel import Panel
 from invest.errors import ConfigError, DataError
-from invest.evaluation import MODEL, ORACLE, predictors
+from invest.evaluation import MODEL, ORACLE, jobs, predictors
+from invest.evaluation.jobs import Job
 from invest.modelling.checkpoint import LoadedModel
 from invest.modelling.dataset import Arrays, load_arrays
 from invest.modelling.device import resolve_device
+from invest.modelling.ensemble import fit_member
 from invest.modelling.splits import Split, check_test_years
 from invest.modelling.splits import walk_forward as walk_forward_split
 from invest.modelling.training import prepare
-from invest.params import Params, TrainParams
+from invest.params import EvaluateParams, Params, TrainParams
 
 
 def walk_forward(panel: Panel, params: Params) -> pd.DataFrame:
-    """Retrain and predict each of ``evaluate.test_years``."""
+    """Retrain and predict each of ``evaluate.test_years``; the members and baselines of every year
+    are independent jobs (``evaluation.jobs``: here, local processes or a Ray cluster)."""
     train_params, settings = params.train, params.evaluate
-    device = resolve_device(train_params.device)
     arrays = load_arrays(panel, train_params)
     years = pd.DatetimeIndex(arrays.dates).year
     labelled = ~np.isnan(arrays.target)
     check_test_years(arrays.dates[labelled], settings.test_years, train_params.embargo, settings.val_months, train_params.horizon)
-    frames = []
+    folds = []
     for year in settings.test_years:
-        test_rows = (years == year) & labelled
         split = walk_forward_split(year, train_params.embargo, settings.val_months)
         print(
             f"evaluate: walk-forward {year}: train to {split.train_end.date()}, validate "
             f"{split.val_start.date()}..{split.val_end.date()}",
             file=sys.stderr,
         )
-        frames.append(predict_fold(panel, arrays, train_params, split, test_rows, device))
+        folds.append(make_fold(panel, arrays, train_params, split, (years == year) & labelled))
+    trained = train_folds(folds, settings)
+    frames = [predictions_frame(panel, fold, values) for fold, values in zip(folds, trained, strict=True)]
     return with_oracle(pd.concat(frames, ignore_index=True), panel)
+
+
+def make_fold(
+    panel: Panel, arrays: Arrays, train_params: TrainParams, split: Split, test_rows: np.ndarray, loaded=None
+) -> predictors.Fold:
+    prepared = prepare(panel, train_params, split, arrays)
+    schema = int(panel.meta["schema_version"])
+    device = resolve_device(train_params.device) if loaded is None else None
+    return predictors.Fold(
+        arrays, prepared, test_rows, train_params, panel.temporal_features, panel.static_features, schema, device, loaded
+    )
+
+
+def train_folds(folds: list[predictors.Fold], settings: EvaluateParams) -> list[dict[str, np.ndarray]]:
+    """Every fold's ensemble members and baselines as jobs; then each fold's network predictions here.
+
+    Returns per fold the test-row predictions of every registered predictor (``"model"`` with its
+    uncertainty columns under ``"extra"``).
+    """
+    registry = predictors.registered()
+    size = folds[0].params.ensemble_size
+    member_jobs = [Job(fit_member, (fold.prepared, fold.params, member)) for fold in folds for member in range(size)]
+    baseline_jobs = [Job(predictors.run_one, (registry[name], fold)) for fold in folds for name in registry if name != MODEL]
+    results = jobs.run(member_jobs + baseline_jobs, settings)
+    members, baselines = results[: len(member_jobs)], iter(results[len(member_jobs) :])
+    out = []
+    for index, fold in enumerate(folds):
+        fold.members = [network for network, _ in members[index * size : (index + 1) * size]]
+        values = {name: (None if name == MODEL else next(baselines)) for name in registry}
+        prediction = registry[MODEL](fold)
+        values[MODEL], values["extra"] = np.asarray(prediction.values), prediction.extra
+        out.append(values)
+    return out
 
 
 def single_split(panel: Panel, params: Params, loaded: LoadedModel, model_path: str) -> pd.DataFrame:
@@ -69,39 +105,31 @@ def single_split(panel: Panel, params: Params, loaded: LoadedModel, model_path: 
         raise DataError(
             f"{model_path} has no interval calibration (trained by an older version); retrain it with dvc repro train"
         )
-    return with_oracle(predict_fold(panel, arrays, params.train, split, test_rows, None, loaded), panel)
-
-
-def predict_fold(
-    panel: Panel,
-    arrays: Arrays,
-    train_params: TrainParams,
-    split: Split,
-    test_rows: np.ndarray,
-    device,
-    loaded: LoadedModel | None = None,
-) -> pd.DataFrame:
-    """Fit every registered predictor on one split and predict its test rows."""
-    prepared = prepare(panel, train_params, split, arrays)
-    fold = predictors.Fold(arrays, prepared, test_rows, train_params, panel, device, loaded)
+    fold = make_fold(panel, arrays, params.train, split, test_rows, loaded)
     values, extra = predictors.fit_predict(fold)
-    snapshots = panel.snapshots.iloc[np.flatnonzero(test_rows)]
-    raw = snapshots[label_column(train_params.horizon, "raw")].to_numpy()
-    excess = snapshots[label_column(train_params.horizon, "excess")].to_numpy()
+    return with_oracle(predictions_frame(panel, fold, {**values, "extra": extra}), panel)
+
+
+def predictions_frame(panel: Panel, fold: predictors.Fold, values: dict) -> pd.DataFrame:
+    """One row per test row: date, ticker, target, realised returns, the market's, each predictor, the extras."""
+    rows, arrays, horizon = fold.test_rows, fold.arrays, fold.params.horizon
+    snapshots = panel.snapshots.iloc[np.flatnonzero(rows)]
+    raw = snapshots[label_column(horizon, "raw")].to_numpy()
+    excess = snapshots[label_column(horizon, "excess")].to_numpy()
+    scored = {name: value for name, value in values.items() if name != "extra"}
     frame = pd.DataFrame(
         {
-            "date": arrays.dates[test_rows],
-            "ticker": arrays.tickers[test_rows],
-            "target": arrays.target[test_rows],
+            "date": arrays.dates[rows],
+            "ticker": arrays.tickers[rows],
+            "target": arrays.target[rows],
             "raw_return": raw,
             "excess_return": excess,
-            **values,
+            **scored,
         }
     )
     frame.insert(frame.columns.get_loc(MODEL) + 1, "market_return", raw - excess)
-    if extra is None:
-        return frame
-    return pd.concat([frame, extra], axis=1)
+    extra = values.get("extra")
+    return frame if extra is None else pd.concat([frame, extra], axis=1)
 
 
 def with_oracle(frame: pd.DataFrame, panel: Panel) -> pd.DataFrame:

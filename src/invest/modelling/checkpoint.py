@@ -3,15 +3,18 @@
 A checkpoint is a ``torch.save``d dict of plain values (loadable with
 ``weights_only=True``):
 
-  format, format_version      "invest-checkpoint", 1
+  format, format_version      "invest-checkpoint", 2 (version 1, one network under ``state_dict``, still loads)
   architecture                the network's class name
-  state_dict                  the network's weights
-  model_config                LSTMTransformerNetwork keyword arguments
+  state_dicts                 the weights of each ensemble member (trained with seeds seed, seed+1, ...)
+  model_config                LSTMTransformerNetwork keyword arguments (every member has this shape)
+  label_map                   scores -> returns (intercept, slope) when the network learned a
+                              cross-sectional label, else null
   temporal_features           ordered names of the per-step inputs (incl. the step mask)
   static_features             ordered names of the static inputs
   feature_schema              store schema version and a hash of the ordered names
   scaler                      medians/scales fitted on the training rows, and the target's
-  target                      horizon, kind (raw or excess) and store column
+  target                      horizon, kind (raw or excess), store column, sequence length,
+                              feature normalisation and label transform
   split                       train/validation/test boundaries
   metadata                    package version, code hash, git commit of the code and its time
                               (``created``; see invest/provenance.py), data hash, params,
@@ -39,8 +42,9 @@ from invest.modelling.scaling import Scaler
 from invest.modelling.splits import Split
 
 FORMAT = "invest-checkpoint"
-FORMAT_VERSION = 1
-REQUIRED_KEYS = ("state_dict", "model_config", "temporal_features", "static_features", "scaler", "target", "split")
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+REQUIRED_KEYS = ("model_config", "temporal_features", "static_features", "scaler", "target", "split")
 
 
 def feature_schema(schema_version: int, temporal: list[str], static: list[str]) -> dict[str, Any]:
@@ -52,30 +56,49 @@ def feature_schema(schema_version: int, temporal: list[str], static: list[str]) 
 
 
 def assemble(
-    network: torch.nn.Module,
+    networks: list[torch.nn.Module],
     scaler: Scaler,
     split: Split,
     temporal: list[str],
     static: list[str],
     schema_version: int,
-    horizon: str,
-    kind: str,
-    seq_len: int,
+    target: dict[str, Any],
+    label_map: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """The core of a checkpoint (everything inference needs); ``train`` adds metadata and intervals."""
+    """The core of a checkpoint (everything inference needs); ``train`` adds metadata and intervals.
+
+    ``target``: horizon, kind, seq_len, feature_norm and label_transform (see ``target_spec``).
+    """
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "architecture": type(network).__name__,
-        "state_dict": {key: value.detach().cpu() for key, value in network.state_dict().items()},
-        "model_config": network.config.to_dict(),
+        "architecture": type(networks[0]).__name__,
+        "state_dicts": [{key: value.detach().cpu() for key, value in net.state_dict().items()} for net in networks],
+        "model_config": networks[0].config.to_dict(),
         "temporal_features": [*temporal, STEP_MASK],
         "static_features": list(static),
         "feature_schema": feature_schema(schema_version, temporal, static),
         "scaler": scaler.to_dict(),
-        "target": {"horizon": horizon, "kind": kind, "column": label_column(horizon, kind), "seq_len": seq_len},
+        "target": {**target, "column": label_column(target["horizon"], target["kind"])},
         "split": split.to_dict(),
+        "label_map": label_map,
     }
+
+
+def target_spec(params: Any) -> dict[str, Any]:
+    """What a checkpoint records about its inputs and label, from ``TrainParams``."""
+    return {
+        "horizon": params.horizon,
+        "kind": params.target,
+        "seq_len": params.seq_len,
+        "feature_norm": params.feature_norm,
+        "label_transform": params.label_transform,
+    }
+
+
+def state_dicts(checkpoint: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every member's weights (a format-1 checkpoint holds one network)."""
+    return list(checkpoint["state_dicts"]) if "state_dicts" in checkpoint else [checkpoint["state_dict"]]
 
 
 def save(path: str | os.PathLike[str], checkpoint: dict[str, Any]) -> None:
@@ -105,11 +128,13 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
             "LSTMTransformerNetwork.from_config(ModelConfig.from_params(TrainParams(), n_temporal, n_static)) and call "
             "load_state_dict, or retrain"
         )
-    if checkpoint.get("format_version") != FORMAT_VERSION:
+    if checkpoint.get("format_version") not in READABLE_VERSIONS:
         raise DataError(
             f"{file} has checkpoint format {checkpoint.get('format_version')}, this code reads {FORMAT_VERSION}; retrain it"
         )
     missing = [key for key in REQUIRED_KEYS if key not in checkpoint]
+    if "state_dicts" not in checkpoint and "state_dict" not in checkpoint:
+        missing.insert(0, "state_dicts")
     if missing:
         raise DataError(f"{file} is an incomplete checkpoint (no {', '.join(missing)}); retrain it (dvc repro train)")
     return checkpoint
@@ -117,20 +142,24 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 @dataclass
 class LoadedModel:
-    """A network ready for inference: eval mode, its scaler, and the checkpoint it came from."""
+    """An ensemble ready for inference: its networks in eval mode, their scaler, and the checkpoint."""
 
-    network: LSTMTransformerNetwork
+    networks: list[LSTMTransformerNetwork]
     scaler: Scaler
     checkpoint: dict[str, Any]
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: dict[str, Any], network: torch.nn.Module | None = None) -> LoadedModel:
-        """Rebuild (or reuse ``network``) from a checkpoint dict; ``load_model`` adds the file checks."""
-        if network is None:
-            network = LSTMTransformerNetwork.from_config(checkpoint["model_config"])
-            network.load_state_dict(checkpoint["state_dict"])
-        network.eval()
-        return cls(network, Scaler.from_dict(checkpoint["scaler"]), checkpoint)
+    def from_checkpoint(cls, checkpoint: dict[str, Any], networks: list[torch.nn.Module] | None = None) -> LoadedModel:
+        """Rebuild (or reuse ``networks``) from a checkpoint dict; ``load_model`` adds the file checks."""
+        if networks is None:
+            networks = []
+            for weights in state_dicts(checkpoint):
+                network = LSTMTransformerNetwork.from_config(checkpoint["model_config"])
+                network.load_state_dict(weights)
+                networks.append(network)
+        for network in networks:
+            network.eval()
+        return cls(list(networks), Scaler.from_dict(checkpoint["scaler"]), checkpoint)
 
     @property
     def temporal_features(self) -> list[str]:
@@ -139,6 +168,10 @@ class LoadedModel:
     @property
     def static_features(self) -> list[str]:
         return list(self.checkpoint["static_features"])
+
+    @property
+    def label_map(self) -> dict[str, float] | None:
+        return self.checkpoint.get("label_map")
 
 
 def load_model(path: str | os.PathLike[str]) -> LoadedModel:

@@ -9,6 +9,7 @@ import pandas as pd
 
 from invest.data.features import label_column
 from invest.data.panel import Panel
+from invest.modelling.cross_section import normalise_panel
 from invest.params import TrainParams
 
 
@@ -74,4 +75,11 @@ def _shift(frame: pd.DataFrame, months: int) -> pd.DataFrame:
 def load_arrays(panel: Panel, params: TrainParams) -> Arrays:
     """Model inputs for every snapshot (features shifted one horizon ahead under the look-ahead control)."""
     shift = params.horizon_months if params.control == "future_features" else 0
+    panel = normalise_panel(panel, params.feature_norm)
     return build_arrays(panel, params.horizon, params.target, params.seq_len, shift_months=shift)
+
+
+def arrays_for(panel: Panel, target: dict) -> Arrays:
+    """Model inputs as a checkpoint's ``target`` record describes them (predict, compare)."""
+    panel = normalise_panel(panel, target.get("feature_norm", "robust"))
+    return build_arrays(panel, target["horizon"], target["kind"], int(target["seq_len"]))

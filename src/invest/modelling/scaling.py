@@ -28,13 +28,14 @@ class Scaler:
     target_scale: float
 
     @classmethod
-    def fit(cls, arrays: Arrays) -> Scaler:
+    def fit(cls, arrays: Arrays, target: np.ndarray | None = None) -> Scaler:
+        """Fit on training rows; ``target`` is the label the network learns (default ``arrays.target``)."""
         if len(arrays) == 0:
             raise DataError("no training rows: move train.train_end later or fetch more history")
         temporal = arrays.past.reshape(-1, arrays.past.shape[-1])
         t_center, t_scale = _robust(temporal)
         s_center, s_scale = _robust(arrays.static)
-        y_center, y_scale = _robust(arrays.target[:, None])
+        y_center, y_scale = _robust((arrays.target if target is None else target)[:, None])
         return cls(t_center, t_scale, s_center, s_scale, float(y_center[0]), float(y_scale[0]))
 
     def transform(self, arrays: Arrays) -> tuple[np.ndarray, np.ndarray]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from threadpoolctl import threadpool_limits
 from torch import nn
@@ -24,6 +25,7 @@ from torch.utils.data.distributed import DistributedSampler
 from invest.data.panel import Panel
 from invest.errors import DataError
 from invest.modelling import distributed
+from invest.modelling.cross_section import label_scores
 from invest.modelling.dataset import Arrays, load_arrays
 from invest.modelling.model import LSTMTransformerNetwork, ModelConfig
 from invest.modelling.scaling import Scaler
@@ -61,7 +63,7 @@ class Prepared:
     masks: dict[str, np.ndarray]
     past: np.ndarray  # [N, T, F+1]
     static: np.ndarray  # [N, S]
-    target: np.ndarray  # [N] scaled, NaN where unknown
+    target: np.ndarray  # [N] the label the network learns (``train.label_transform``), scaled; NaN where unknown
 
 
 def prepare(panel: Panel, params: TrainParams, split: Split | None = None, arrays: Arrays | None = None) -> Prepared:
@@ -84,13 +86,17 @@ def prepare(panel: Panel, params: TrainParams, split: Split | None = None, array
         rng = np.random.default_rng(params.seed)
         fit_rows = np.flatnonzero(masks["train"] | masks["val"])
         arrays.target[fit_rows] = arrays.target[rng.permutation(fit_rows)]
-    scaler = Scaler.fit(arrays.subset(masks["train"]))
+    learned = (
+        arrays.target if params.label_transform == "none" else label_scores(arrays.target, arrays.dates, params.label_transform)
+    )
+    scaler = Scaler.fit(arrays.subset(masks["train"]), learned[masks["train"]])
     past, static = scaler.transform(arrays)
-    return Prepared(split, scaler, arrays, masks, past, static, scaler.scale_target(arrays.target))
+    return Prepared(split, scaler, arrays, masks, past, static, scaler.scale_target(learned))
 
 
 def fit(prepared: Prepared, params: TrainParams, device: torch.device, log=None) -> tuple[nn.Module, dict[str, Any]]:
-    """Train with AdamW on Huber loss; stop early on validation loss and restore the best weights.
+    """Train with AdamW on Huber loss; keep the epoch best on the validation block (its loss, or its
+    rank IC with ``train.select_by: rank_ic``), stop ``patience`` epochs after it, restore its weights.
 
     Under torchrun each rank takes its ``DistributedSampler`` shard of every global batch
     (``batch_size`` rows in all) and DDP averages the gradients, so N processes follow the
@@ -103,13 +109,14 @@ def fit(prepared: Prepared, params: TrainParams, device: torch.device, log=None)
     loss_fn = nn.HuberLoss(delta=params.huber_delta)
     train_rows = np.flatnonzero(prepared.masks["train"])
     val_rows = np.flatnonzero(prepared.masks["val"])
+    val_dates = prepared.arrays.dates[val_rows]
     tensors = _to_tensors(prepared, device)
     world = distributed.world_size()
     sampler = DistributedSampler(
         range(len(train_rows)), num_replicas=world, rank=distributed.rank(), shuffle=True, seed=params.seed
     )
     local_batch = max(1, params.batch_size // world)
-    best = {"val_loss": float("inf"), "epoch": 0, "state": copy.deepcopy(network.state_dict())}
+    best = {"score": -float("inf"), "epoch": 0, "state": copy.deepcopy(network.state_dict())}
     history = []
     for epoch in range(1, params.epochs + 1):
         started = time.perf_counter()
@@ -117,29 +124,45 @@ def fit(prepared: Prepared, params: TrainParams, device: torch.device, log=None)
         shard = train_rows[np.fromiter(iter(sampler), dtype=np.int64)]
         total = _train_epoch(model, optimizer, loss_fn, tensors, shard, local_batch, params.mixed_precision)
         train_loss = distributed.mean_over_ranks(total, len(shard))
-        val_loss = evaluate_loss(network, tensors, val_rows, loss_fn, params.batch_size)
-        history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
+        val_loss, val_pred = validate(network, tensors, val_rows, loss_fn, params.batch_size)
+        val_ic = mean_rank_ic(val_pred, prepared.target[val_rows], val_dates)
+        history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "val_rank_ic": val_ic})
         if distributed.is_main():
             print(
-                f"epoch {epoch}: train {train_loss:.4f}, val {val_loss:.4f}, {time.perf_counter() - started:.1f}s",
+                f"epoch {epoch}: train {train_loss:.4f}, val {val_loss:.4f}, val rank IC {val_ic:.3f}, {time.perf_counter() - started:.1f}s",
                 file=sys.stderr,
             )
             if log is not None:
-                log(epoch, train_loss, val_loss)
-        if val_loss < best["val_loss"] - 1e-6:
-            best = {"val_loss": val_loss, "epoch": epoch, "state": copy.deepcopy(network.state_dict())}
+                log(history[-1])
+        score = val_ic if params.select_by == "rank_ic" else -val_loss
+        if score > best["score"] + 1e-6:
+            best = {"score": score, "epoch": epoch, "state": copy.deepcopy(network.state_dict())}
         elif epoch - best["epoch"] >= params.patience:
             break
     network.load_state_dict(best["state"])
     network.eval()
+    chosen = history[best["epoch"] - 1]
     summary = {
         "best_epoch": best["epoch"],
-        "best_val_loss": best["val_loss"],
+        "best_val_loss": chosen["val_loss"],
+        "best_val_rank_ic": chosen["val_rank_ic"],
         "epochs_run": len(history),
         "final_train_loss": history[-1]["train_loss"],
         "history": history,
     }
     return network, summary
+
+
+def mean_rank_ic(prediction: np.ndarray, target: np.ndarray, dates: np.ndarray) -> float:
+    """Mean over dates of the Spearman correlation of prediction and target (dates with < 5 rows or
+    constant values left out; NaN when none is left): how well the network ranks the validation block."""
+    frame = pd.DataFrame({"date": dates, "p": prediction, "y": target}).dropna()
+    frame = frame[frame.groupby("date")["y"].transform("size") >= 5]
+    if frame.empty:
+        return float("nan")
+    ranked = frame.groupby("date")[["p", "y"]].rank()
+    ic = ranked.groupby(frame["date"]).corr().xs("p", level=1)["y"]
+    return float(ic.mean()) if ic.notna().any() else float("nan")
 
 
 def _train_epoch(model, optimizer, loss_fn, tensors: dict[str, torch.Tensor], shard: np.ndarray, batch: int, bf16: bool) -> float:
@@ -168,17 +191,19 @@ def _parallel(network: nn.Module, device: torch.device) -> nn.Module:
     return DistributedDataParallel(network, device_ids=[device.index] if device.type == "cuda" else None)
 
 
-def evaluate_loss(
+def validate(
     network: nn.Module, tensors: dict[str, torch.Tensor], rows: np.ndarray, loss_fn: nn.Module, batch_size: int
-) -> float:
+) -> tuple[float, np.ndarray]:
+    """Mean loss on ``rows`` and the predictions (scaled label units) behind it."""
     network.eval()
-    total = 0.0
+    total, parts = 0.0, []
     with torch.no_grad():
         for start in range(0, len(rows), batch_size):
             index = torch.as_tensor(rows[start : start + batch_size], device=tensors["past"].device)
-            prediction = network(tensors["past"][index], tensors["static"][index])
-            total += loss_fn(prediction.float(), tensors["target"][index]).item() * len(index)
-    return total / max(len(rows), 1)
+            prediction = network(tensors["past"][index], tensors["static"][index]).float()
+            total += loss_fn(prediction, tensors["target"][index]).item() * len(index)
+            parts.append(prediction.cpu().numpy())
+    return total / max(len(rows), 1), (np.concatenate(parts) if parts else np.zeros(0))
 
 
 def build_network(prepared: Prepared, params: TrainParams) -> LSTMTransformerNetwork:
