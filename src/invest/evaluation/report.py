@@ -98,6 +98,12 @@ def _scores_section(evaluation: Evaluation) -> list[str]:
             f"{_fmt(s['rank_ic_t_nw'], 2)} | {_fmt(s['mae'])} | {_fmt(s['rmse'])} | "
             f"{_fmt(s['hit_rate'])} | {_fmt(s['quintile_spread'])} | {_fmt(s['calibration_slope'], 2)} |"
         )
+        if name == MODEL and evaluation.members is not None:
+            m = evaluation.members
+            lines.append(
+                f"| one network alone (mean ± sd of {len(m)} seeds) | {_fmt(m['rank_ic'].mean())} ± {_fmt(m['rank_ic'].std(ddof=1))} "
+                f"| | | | {_fmt(m['mae'].mean())} ± {_fmt(m['mae'].std(ddof=1))} | | {_fmt(m['hit_rate'].mean())} | | |"
+            )
     lines += [
         "",
         f"Base rate (share of positive outcomes): {_fmt(rates['base_rate'])}; a constant-sign guess hits "

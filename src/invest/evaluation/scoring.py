@@ -59,6 +59,7 @@ class Evaluation:
     by_year: pd.DataFrame  # index: test year; rows, <predictor>_rank_ic, model_mae
     coverage: pd.DataFrame | None  # uncertainty.coverage_table (None without intervals)
     confidence: pd.DataFrame | None  # uncertainty.confidence_table
+    members: pd.DataFrame | None = None  # index: member; rank_ic, mae of each network of the ensemble alone
 
     @property
     def has_oracle(self) -> bool:
@@ -92,7 +93,17 @@ def evaluate_predictions(frame: pd.DataFrame, baselines: list[str], params: Para
         by_year=_by_year(frame, names),
         coverage=uncertainty.coverage_table(frame, params.train.interval_levels) if with_intervals else None,
         confidence=uncertainty.confidence_table(frame) if with_intervals else None,
+        members=_members(frame, horizon),
     )
+
+
+def _members(frame: pd.DataFrame, horizon: int) -> pd.DataFrame | None:
+    """Each ensemble member scored alone: how much one seed's network varies (the ensemble is their mean)."""
+    columns = [column for column in frame.columns if column.startswith(uncertainty.MEMBER_PREFIX)]
+    if len(columns) < 2:
+        return None
+    rows = {int(column.removeprefix(uncertainty.MEMBER_PREFIX)): score(frame, column, horizon) for column in columns}
+    return pd.DataFrame.from_dict(rows, orient="index")[["rank_ic", "mae", "hit_rate"]]
 
 
 def _by_year(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:

@@ -4,7 +4,8 @@ Keys (docs/metrics.md): ``rows``, ``dates``; ``<predictor>_<metric>`` for the ne
 baseline and the oracle; the base rates; ``model_share_of_oracle_ic``;
 ``margin_vs_<baseline>_<rank_ic|mae>[_lo|_hi]``; interval coverage and width
 (``interval_80_coverage``, ``mc_interval_80_coverage``, ``y2021_interval_80_coverage``,
-``vol1_interval_80_coverage`` ...); error by confidence quintile; and per test year
+``vol1_interval_80_coverage`` ...); error by confidence quintile; a single network's scores over the
+ensemble's seeds (``model_members_rank_ic_mean``, ``_sd``); and per test year
 ``y<year>_<predictor>_rank_ic``, ``y<year>_model_mae``, ``y<year>_rows``. Non-finite values are null.
 """
 
@@ -35,6 +36,10 @@ def flatten(evaluation: Evaluation) -> dict[str, Any]:
             out[f"confidence_q{row.quintile}_mae"] = row.mae
             out[f"confidence_q{row.quintile}_rank_ic"] = row.rank_ic
         out["confidence_mae_order"] = uncertainty.mae_order(evaluation.confidence)
+    if evaluation.members is not None:  # one seed's network alone: mean and spread over the ensemble's seeds
+        for key in ("rank_ic", "mae"):
+            out[f"model_members_{key}_mean"] = float(evaluation.members[key].mean())
+            out[f"model_members_{key}_sd"] = float(evaluation.members[key].std(ddof=1))
     for year, row in evaluation.by_year.iterrows():
         for key, value in row.items():
             out[f"y{year}_{key}"] = int(value) if key == "rows" else value

@@ -151,8 +151,11 @@ def predict_with_uncertainty(
     return frame
 
 
+MEMBER_PREFIX = "model_member_"
+
+
 def member_column(member: int) -> str:
-    return f"model_member_{member}"
+    return f"{MEMBER_PREFIX}{member}"
 
 
 def missing_share(arrays: Arrays, static_names: Sequence[str]) -> np.ndarray:

@@ -70,13 +70,23 @@ def train_folds(folds: list[predictors.Fold], settings: EvaluateParams) -> list[
     """
     registry = predictors.registered()
     size = folds[0].params.ensemble_size
-    member_jobs = [Job(fit_member, (fold.prepared, fold.params, member)) for fold in folds for member in range(size)]
+    member_jobs = [
+        Job(fit_member, (fold.prepared, fold.params, member, None, None, False)) for fold in folds for member in range(size)
+    ]
     baseline_jobs = [Job(predictors.run_one, (registry[name], fold)) for fold in folds for name in registry if name != MODEL]
     results = jobs.run(member_jobs + baseline_jobs, settings)
     members, baselines = results[: len(member_jobs)], iter(results[len(member_jobs) :])
     out = []
     for index, fold in enumerate(folds):
-        fold.members = [network for network, _ in members[index * size : (index + 1) * size]]
+        trained = members[index * size : (index + 1) * size]
+        fold.members = [network for network, _ in trained]
+        epochs = [summary["best_epoch"] for _, summary in trained]
+        ics = np.array([summary["best_val_rank_ic"] for _, summary in trained], dtype=float)
+        year = pd.Timestamp(fold.arrays.dates[fold.test_rows][0]).year
+        print(
+            f"evaluate: {year}: {size} network(s), best epochs {epochs}, validation rank IC {np.nanmean(ics):.3f}",
+            file=sys.stderr,
+        )
         values = {name: (None if name == MODEL else next(baselines)) for name in registry}
         prediction = registry[MODEL](fold)
         values[MODEL], values["extra"] = np.asarray(prediction.values), prediction.extra

@@ -28,10 +28,10 @@ def member_params(params: TrainParams, member: int) -> TrainParams:
     return dataclasses.replace(params, seed=params.seed + member)
 
 
-def fit_member(prepared: Prepared, params: TrainParams, member: int, device: torch.device | None = None, log=None):
+def fit_member(prepared: Prepared, params: TrainParams, member: int, device: torch.device | None = None, log=None, verbose=True):
     """Train one member; the unit of work a job runs (threads and kernels set up in its own process)."""
     configure_runtime(params.num_threads)
-    return fit(prepared, member_params(params, member), device or torch.device("cpu"), log)
+    return fit(prepared, member_params(params, member), device or torch.device("cpu"), log, verbose)
 
 
 def fit_members(prepared: Prepared, params: TrainParams, device: torch.device, log=None) -> tuple[list, list[dict[str, Any]]]:

@@ -94,7 +94,9 @@ def prepare(panel: Panel, params: TrainParams, split: Split | None = None, array
     return Prepared(split, scaler, arrays, masks, past, static, scaler.scale_target(learned))
 
 
-def fit(prepared: Prepared, params: TrainParams, device: torch.device, log=None) -> tuple[nn.Module, dict[str, Any]]:
+def fit(
+    prepared: Prepared, params: TrainParams, device: torch.device, log=None, verbose: bool = True
+) -> tuple[nn.Module, dict[str, Any]]:
     """Train with AdamW on Huber loss; keep the epoch best on the validation block (its loss, or its
     rank IC with ``train.select_by: rank_ic``), stop ``patience`` epochs after it, restore its weights.
 
@@ -127,7 +129,7 @@ def fit(prepared: Prepared, params: TrainParams, device: torch.device, log=None)
         val_loss, val_pred = validate(network, tensors, val_rows, loss_fn, params.batch_size)
         val_ic = mean_rank_ic(val_pred, prepared.target[val_rows], val_dates)
         history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "val_rank_ic": val_ic})
-        if distributed.is_main():
+        if distributed.is_main() and verbose:
             print(
                 f"epoch {epoch}: train {train_loss:.4f}, val {val_loss:.4f}, val rank IC {val_ic:.3f}, {time.perf_counter() - started:.1f}s",
                 file=sys.stderr,
@@ -215,6 +217,8 @@ def _to_tensors(prepared: Prepared, device: torch.device) -> dict[str, torch.Ten
     pin = device.type == "cuda"
 
     def move(array: np.ndarray) -> torch.Tensor:
+        if not array.flags.writeable:  # a job's inputs arrive as read-only memory maps
+            array = array.copy()
         tensor = torch.from_numpy(np.ascontiguousarray(array))
         return (tensor.pin_memory() if pin else tensor).to(device, non_blocking=pin)
 
