@@ -16,12 +16,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from invest.data.schema import COMPANIES, FUNDAMENTALS, GICS_SECTORS, conform
 from invest.data.sources import sec
 from invest.data.sources.sec_client import COMPANYFACTS_URL, SUBMISSIONS_URL, TICKERS_URL, RateLimiter, SecClient
 from invest.data.sources.sec_facts import VINTAGES, first_filed, parse_companyfacts
 from invest.data.sources.sec_quarters import quarterly_fundamentals
 from invest.errors import ConfigError, DataError, FetchError
-from invest.schema import COMPANIES, FUNDAMENTALS, GICS_SECTORS, conform
 
 SEC_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "sec"
 TSLA_FILE, SNOW_FILE = "companyfacts_CIK0001318605_TSLA.json", "companyfacts_CIK0001640147_SNOW.json"

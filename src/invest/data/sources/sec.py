@@ -49,6 +49,9 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
+from invest.data.schema import COMPANIES, UNKNOWN, conform
+from invest.data.sources.base import fundamentals_coverage
+from invest.data.sources.retry import describe
 from invest.data.sources.sec_client import (
     COMPANYFACTS_URL,
     MalformedAnswer,
@@ -61,10 +64,8 @@ from invest.data.sources.sec_client import (
 )
 from invest.data.sources.sec_facts import FORMS, LINE_ITEMS, VINTAGES, empty_vintages, parse_companyfacts
 from invest.data.sources.sec_quarters import quarterly_fundamentals
-from invest.data.sources.sec_sectors import UNKNOWN, company_row, sector_for_sic
+from invest.data.sources.sec_sectors import company_row, sector_for_sic
 from invest.errors import DataError
-from invest.schema import COMPANIES, conform
-from invest.sources.base import describe, fundamentals_coverage
 
 __all__ = [
     "LINE_ITEMS",
@@ -93,9 +94,9 @@ TICKER_ERRORS = (SecHTTPError, MalformedAnswer, DataError, OSError, http.client.
 class SecResult:
     """What ``fetch_fundamentals`` returns; ``state`` goes back in as ``stored_state`` next time."""
 
-    fundamentals: pd.DataFrame  # invest.schema.FUNDAMENTALS, report_date <= as_of
+    fundamentals: pd.DataFrame  # invest.data.schema.FUNDAMENTALS, report_date <= as_of
     vintages: pd.DataFrame  # sec_facts.VINTAGES, filed <= as_of
-    companies: pd.DataFrame  # invest.schema.COMPANIES
+    companies: pd.DataFrame  # invest.data.schema.COMPANIES
     failures: dict[str, str]  # ticker -> one line
     report: dict[str, Any]  # JSON-able
     state: dict[str, dict[str, Any]] = field(default_factory=dict)  # JSON-able, per ticker

@@ -18,8 +18,9 @@ SEC's fair-access rules, as enforced here:
   final. 404 on ``companyfacts`` means the company files no XBRL financial data
   (``NotFound``): reported, not retried;
 * a name-resolution (DNS) failure or a refused connection before any request has
-  succeeded raises FetchError at once (no retries: a machine without network would
-  otherwise back off for minutes per ticker);
+  had an answer raises FetchError at once (no retries: a machine without network would
+  otherwise back off for minutes per ticker): the one offline policy of every live source,
+  ``invest.data.sources.retry.CallBudget.check_offline``;
 * answers may be gzip- or deflate-compressed (``Accept-Encoding`` asks for it).
 
 The transport is one injectable callable ``(url, headers, timeout_s) -> (status, headers,
@@ -32,10 +33,8 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import socket
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 import zlib
 from collections import deque
@@ -44,8 +43,8 @@ from dataclasses import dataclass
 from random import Random
 from typing import Any
 
+from invest.data.sources.retry import CallBudget, is_permanent
 from invest.errors import ConfigError, FetchError
-from invest.sources.base import CallBudget, describe, is_permanent
 
 COMPANYFACTS_URL = "https://data.sec.gov/api/xbrl/companyfacts/CIK{cik:010d}.json"
 SUBMISSIONS_URL = "https://data.sec.gov/submissions/CIK{cik:010d}.json"
@@ -53,12 +52,14 @@ TICKERS_URL = "https://www.sec.gov/files/company_tickers.json"
 MAX_PER_SECOND = 10
 TIMEOUT_S = 30.0
 USER_AGENT_ENV = "SEC_USER_AGENT"
+SERVICES = {"tickers": "www.sec.gov", "*": "data.sec.gov"}  # the host behind each kind of request, for the offline message
+OFFLINE_HINT = "offline, set data.fundamentals: none (prices only) or use data.source: sim"
 
 Transport = Callable[[str, Mapping[str, str], float], tuple[int, Mapping[str, str], bytes]]
 
 
 class SecHTTPError(Exception):
-    """An HTTP error status from SEC; ``status`` and ``headers`` feed ``invest.sources.base``'s retry helpers."""
+    """An HTTP error status from SEC; ``status`` and ``headers`` feed ``invest.data.sources.retry``'s retry helpers."""
 
     def __init__(self, status: int, url: str, headers: Mapping[str, str] | None = None, hint: str = ""):
         self.status = status
@@ -158,8 +159,7 @@ class SecClient:
         self.transport = transport or urllib_transport
         self.timeout_s = timeout_s
         self.limiter = RateLimiter(max_per_second, 1.0, clock, sleep)
-        self.budget = CallBudget(max_retries, sleep, rng)
-        self.reached = False  # any answer at all from SEC yet? (decides whether a DNS failure is fatal)
+        self.budget = CallBudget(max_retries, sleep, rng, services=SERVICES, offline_hint=OFFLINE_HINT)
         self._companies: dict[str, Company] | None = None
 
     def companies(self) -> dict[str, Company]:
@@ -195,12 +195,7 @@ class SecClient:
             except NotFound:
                 raise
             except Exception as exc:  # noqa: BLE001 - classified below: fatal, final or retried
-                if _unreachable(exc) and not self.reached:
-                    host = urllib.parse.urlsplit(url).hostname
-                    raise FetchError(
-                        f"cannot reach {host} ({describe(exc)}): check the network, proxy or firewall; "
-                        "the sec source needs internet access to data.sec.gov and www.sec.gov"
-                    ) from None
+                self.budget.check_offline(kind, [exc])  # offline before any answer: FetchError at once
                 if attempt >= self.budget.max_retries or is_permanent(exc):
                     raise
                 self.budget.wait(attempt, exc)
@@ -208,7 +203,7 @@ class SecClient:
 
     def _once(self, url: str, headers: Mapping[str, str]) -> Any:
         status, answer_headers, body = self.transport(url, headers, self.timeout_s)
-        self.reached = True
+        self.budget.answered = True  # SEC is there: from now on an unreachable host is a blip, retried
         if status == 404:
             raise NotFound(status, url, answer_headers)
         if status != 200:
@@ -229,16 +224,3 @@ def _decompress(body: bytes, headers: Mapping[str, str]) -> bytes:
     if "deflate" in encoding:
         return zlib.decompress(body)
     return body
-
-
-def _unreachable(exc: BaseException) -> bool:
-    """A DNS failure or a refused connection: the network (or SEC) is not there at all."""
-    seen: set[int] = set()
-    error: BaseException | None = exc
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if isinstance(error, socket.gaierror | ConnectionRefusedError):
-            return True
-        reason = getattr(error, "reason", None)  # urllib.error.URLError wraps the socket error here
-        error = reason if isinstance(reason, BaseException) else (error.__cause__ or error.__context__)
-    return False

@@ -51,8 +51,8 @@ from typing import Any
 
 import pandas as pd
 
+from invest.data.schema import Table, conform
 from invest.errors import DataError
-from invest.schema import Table, conform
 
 FORMS = frozenset({"10-Q", "10-Q/A", "10-K", "10-K/A", "20-F", "20-F/A", "40-F", "40-F/A"})
 AMENDMENTS = frozenset(form for form in FORMS if form.endswith("/A"))

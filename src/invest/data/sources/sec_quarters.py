@@ -44,8 +44,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from invest.data.schema import FUNDAMENTAL_FIELDS, FUNDAMENTALS, conform
 from invest.data.sources.sec_facts import LINE_ITEMS, first_filed
-from invest.schema import FUNDAMENTAL_FIELDS, FUNDAMENTALS, conform
 
 QUARTER_DAYS = (80, 100)  # a quarter, both ends counted: 13-week (91) and 14-week (98) quarters fit, 4-month stubs do not
 TYPICAL_QUARTER_DAYS = 91
@@ -60,7 +60,7 @@ Fact = tuple[int, int, int, int, float]  # (period_start or -1, period_end, dura
 
 
 def quarterly_fundamentals(vintages: pd.DataFrame, as_of: Any = None, stats: Counter[str] | None = None) -> pd.DataFrame:
-    """The point-in-time ``fundamentals`` table (``invest.schema.FUNDAMENTALS``) from vintages.
+    """The point-in-time ``fundamentals`` table (``invest.data.schema.FUNDAMENTALS``) from vintages.
 
     ``stats``, when given, counts ``derived_values`` (kept values derived from year-to-date
     or annual figures) and ``late_values`` (values left empty because they became known

@@ -1,4 +1,4 @@
-"""SIC codes (SEC's industry classification) -> the 11 GICS-style sectors of ``invest.schema``.
+"""SIC codes (SEC's industry classification) -> the 11 GICS-style sectors of ``invest.data.schema``.
 
 SIC predates GICS and cuts industries differently, so this is an approximation by
 code ranges (``SIC_SECTORS``, narrowest range first). Known misfits: internet
@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from invest.data.schema import UNKNOWN
 from invest.errors import DataError
 
 IT = "Information Technology"
@@ -23,7 +24,6 @@ HC = "Health Care"
 IND = "Industrials"
 MAT = "Materials"
 COM = "Communication Services"
-UNKNOWN = "Unknown"  # the raw schema's label for an unknown sector or industry (docs/data_sources.md)
 
 # (first, last, sector), inclusive; the first matching range wins, so exceptions come before their division.
 SIC_SECTORS: tuple[tuple[int, int, str], ...] = (
