@@ -341,7 +341,10 @@ def client(transport, **kwargs) -> SecClient:
 
 
 def test_missing_or_bad_user_agent_is_a_config_error():
-    with pytest.raises(ConfigError, match=r"^SEC EDGAR needs a User-Agent .*export SEC_USER_AGENT='Your Name you@example.com'$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^SEC EDGAR needs a User-Agent .*export SEC_USER_AGENT='Your Name you@example.com' or set data.sec_user_agent \(or",
+    ):
         SecClient(environ={})
     with pytest.raises(ConfigError, match="got 'just a name'"):
         SecClient(environ={"SEC_USER_AGENT": "just a name"})
@@ -431,30 +434,39 @@ def test_unreachable_sec_fails_fast_in_one_line(error):
     sleeps = Sleeps()
     c = client(fake, sleep=sleeps)
     with pytest.raises(FetchError) as caught:
-        sec.fetch_fundamentals(["TSLA"], "2022-11-01", c, progress=False, today="2022-11-02")
+        sec.fetch_fundamentals(["TSLA"], START, "2022-11-01", c, progress=False)
     message = str(caught.value)
     assert message.startswith("cannot reach www.sec.gov (") and "check the network" in message and "\n" not in message
+    assert message.endswith("offline, set data.fundamentals: none (prices only) or use data.source: sim")
     assert len(fake.calls) == 1 and sleeps == []
-    state = {"TSLA": {"cik": TSLA_CIK, "status": "error"}}  # CIK known: the first request goes to data.sec.gov
     with pytest.raises(FetchError, match=r"^cannot reach data\.sec\.gov \("):
-        sec.fetch_fundamentals(["TSLA"], "2022-11-01", client(fake), stored_state=state, progress=False)
+        client(fake).companyfacts(TSLA_CIK)
 
 
 def test_network_errors_after_a_first_answer_are_retried_not_fatal():
     dns = urllib.error.URLError(socket.gaierror(-3, "Temporary failure in name resolution"))
     fake = FakeSEC({COMPANYFACTS_URL.format(cik=TSLA_CIK): [dns, dns, dns]})
-    result = sec.fetch_fundamentals(["TSLA"], "2022-11-01", client(fake, max_retries=2), progress=False, today="2022-11-02")
+    result = sec.fetch_fundamentals(["TSLA"], START, "2022-11-01", client(fake, max_retries=2), progress=False)
     assert result.failures["TSLA"].startswith("URLError")
-    assert result.state["TSLA"]["status"] == "error" and result.fundamentals.empty
+    assert result.fundamentals.empty
+    assert log_rows(result) == {("TSLA", "sec_company"): ("2022-11-01", None)}  # no facts row: asked again next run
 
 
-# ---------------------------------------------------------------------------- fetch_fundamentals
+START = "2010-01-01"
+
+
+def log_rows(result) -> dict:
+    """The SEC's fetch_log rows: (ticker, kind) -> (as_of, latest)."""
+    return {
+        (row.ticker, row.kind): (str(row.as_of.date()), None if pd.isna(row.latest) else str(row.latest.date()))
+        for row in result.log.itertuples()
+    }
 
 
 def test_fetch_fundamentals_end_to_end_with_failures():
     fake = FakeSEC({COMPANYFACTS_URL.format(cik=1067983): (404, {}, b"")})  # Berkshire: pretend it has no XBRL facts
     c = client(fake)
-    result = sec.fetch_fundamentals(["TSLA", "SNOW", "BRK.B", "NOPE"], "2022-11-01", c, progress=False, today="2022-11-02")
+    result = sec.fetch_fundamentals(["TSLA", "SNOW", "BRK.B", "NOPE"], START, "2022-11-01", c, progress=False)
     assert result.failures == {
         "BRK.B": f"no XBRL financial data at SEC (HTTP 404 for {COMPANYFACTS_URL.format(cik=1067983)})",
         "NOPE": "unknown ticker: NOPE is not in SEC's company_tickers.json",
@@ -468,69 +480,89 @@ def test_fetch_fundamentals_end_to_end_with_failures():
     assert conform(result.companies, COMPANIES, "test").equals(result.companies)
     assert companies.loc["TSLA"].tolist() == ["Tesla, Inc.", "Consumer Discretionary", "Motor Vehicles & Passenger Car Bodies"]
     assert companies.loc["SNOW"].tolist() == ["Snowflake Inc.", "Unknown", "Unknown"]  # no submissions served: 404
-    assert companies.loc["BRK.B"].tolist() == ["BERKSHIRE HATHAWAY INC", "Unknown", "Unknown"]  # no facts: not asked
-    assert "NOPE" not in companies.index
-    # one tickers file, one companyfacts per company, submissions for the two with facts; no retries on the 404s
+    assert companies.loc["BRK.B"].tolist() == ["BERKSHIRE HATHAWAY INC", "Unknown", "Unknown"]
+    assert companies.loc["NOPE"].tolist() == ["NOPE", "Unknown", "Unknown"]  # every ticker gets a row
+    # one tickers file, one companyfacts and one submissions per company SEC knows; no retries on the 404s
+    ciks = (TSLA_CIK, SNOW_CIK, 1067983)
     assert sorted(fake.calls) == sorted(
-        [
-            TICKERS_URL,
-            COMPANYFACTS_URL.format(cik=TSLA_CIK),
-            COMPANYFACTS_URL.format(cik=SNOW_CIK),
-            COMPANYFACTS_URL.format(cik=1067983),
-            SUBMISSIONS_URL.format(cik=TSLA_CIK),
-            SUBMISSIONS_URL.format(cik=SNOW_CIK),
-        ]
+        [TICKERS_URL, *(COMPANYFACTS_URL.format(cik=cik) for cik in ciks), *(SUBMISSIONS_URL.format(cik=cik) for cik in ciks)]
     )
     report = json.loads(json.dumps(result.report))  # JSON-able
-    assert report["http_calls"] == 6 and report["retries"] == 0 and report["failures"] == 2
+    assert report["http_calls"] == 7 and report["retries"] == 0 and report["failures"] == 2
     assert report["coverage"]["2021"] == {"tickers": 2, "share": 0.5, "quarters": 8}
-    json.dumps(result.state)
-    assert result.state["TSLA"]["last_filed"] == "2022-10-24" and result.state["TSLA"]["last_period_end"] == "2022-09-30"
-    assert result.state["TSLA"]["complete_through"] == "2022-11-01" and result.state["SNOW"]["last_period_end"] == "2022-07-31"
+    facts = {key: value for key, value in log_rows(result).items() if key[1] == "sec_facts"}
+    assert facts == {
+        ("TSLA", "sec_facts"): ("2022-11-01", "2022-09-30"),
+        ("SNOW", "sec_facts"): ("2022-11-01", "2022-07-31"),
+        ("BRK.B", "sec_facts"): ("2022-11-01", None),  # answered without facts: asked again a quarter later
+        ("NOPE", "sec_facts"): ("2022-11-01", None),
+    }
 
 
-def test_refresh_with_state_asks_only_when_a_new_filing_can_exist():
+def test_refresh_asks_only_when_a_new_filing_can_exist_and_equals_a_one_shot_fetch():
     tickers = ["TSLA", "SNOW", "BRK-B", "NOPE"]
     fake = FakeSEC({COMPANYFACTS_URL.format(cik=1067983): (404, {}, b"")})
-    latest = sec.fetch_fundamentals(tickers, "2022-11-01", client(fake), progress=False, today="2022-11-02")
-    snow_facts = COMPANYFACTS_URL.format(cik=SNOW_CIK)
+    latest = sec.fetch_fundamentals(tickers, START, "2022-11-01", client(fake), progress=False)
+    facts = {name: COMPANYFACTS_URL.format(cik=cik) for name, cik in (("TSLA", TSLA_CIK), ("SNOW", SNOW_CIK), ("BRK-B", 1067983))}
 
-    def again(as_of, today):
+    def again(as_of):
         nonlocal latest
         fake.calls.clear()
-        latest = sec.fetch_fundamentals(tickers, as_of, client(fake), latest.vintages, latest.state, progress=False, today=today)
-        return list(fake.calls)
+        stored = {"fundamental_vintages": latest.vintages, "companies": latest.companies, "fetch_log": latest.log}
+        latest = sec.fetch_fundamentals(tickers, START, as_of, client(fake), stored, progress=False)
+        return sorted(fake.calls)
 
-    # Tesla's last quarter ended 2022-09-30: the next one cannot be filed before 2022-12-19 (80 days on).
-    # Snowflake's last ended 2022-07-31, so its next (ending 2022-10-31) may be out: asked, daily, with
-    # CIK and SIC code from the state. Berkshire (no facts) and NOPE (unknown) wait 91 days.
-    assert again("2022-11-02", "2022-11-03") == [snow_facts]
-    assert latest.state["SNOW"]["complete_through"] == "2022-11-02"
-    assert again("2022-11-02", "2022-11-03") == []  # the same day again: nothing
-    assert latest.report["up_to_date"] == 4 and latest.report["http_calls"] == 0
-    assert latest.failures["NOPE"] == "unknown ticker: NOPE is not in SEC's company_tickers.json (as of 2022-11-02)"
-    assert again("2022-12-18", "2022-12-19") == [snow_facts]
-    snow = latest.fundamentals[latest.fundamentals["ticker"] == "SNOW"]
-    assert snow["period_end"].max() == day("2022-10-31")  # its 10-Q came on 2022-12-02
-    assert latest.state["SNOW"]["last_period_end"] == "2022-10-31"
-    assert again("2022-12-19", "2022-12-20") == [COMPANYFACTS_URL.format(cik=TSLA_CIK)]  # Tesla's turn
-    # 91 days after their last attempt (2022-11-02) the missing ones are asked again (the unknown ticker needs the tickers file)
-    tesla_and_snow = [COMPANYFACTS_URL.format(cik=TSLA_CIK), snow_facts]
-    assert sorted(again("2023-01-30", "2023-01-31")) == tesla_and_snow  # 90 days on: both are due, daily
-    calls = again("2023-01-31", "2023-02-01")
-    everyone = [TICKERS_URL, COMPANYFACTS_URL.format(cik=TSLA_CIK), snow_facts, COMPANYFACTS_URL.format(cik=1067983)]
-    assert sorted(calls) == sorted(everyone)
-    # an older as_of is answered from the store
-    assert again("2021-12-31", "2023-02-02") == []
+    assert again("2022-11-01") == []  # the same as_of again: nothing
+    # Tesla's last quarter ended 2022-09-30: the next one cannot end before 2022-12-19 (80 days on).
+    # Snowflake's last ended 2022-07-31, so its next (ending 2022-10-31) may be out: asked on every new as_of.
+    # Berkshire (no facts) and NOPE (unknown) wait a quarter (92 days); so do the company profiles.
+    assert again("2022-11-02") == sorted([TICKERS_URL, facts["SNOW"]])
+    assert latest.report["up_to_date_because"] == {
+        "no period after the latest one found can have ended yet": 1,
+        "no fundamentals at the last request, less than a quarter ago": 2,
+    }
+    assert latest.failures["NOPE"] == "no SEC fundamentals when last asked (data.as_of 2022-11-01); asked again a quarter later"
+    assert again("2022-12-18") == sorted([TICKERS_URL, facts["SNOW"]])
+    assert latest.fundamentals.query("ticker == 'SNOW'")["period_end"].max() == day("2022-10-31")  # its 10-Q of 2022-12-02
+    assert again("2022-12-19") == sorted([TICKERS_URL, facts["TSLA"]])  # Tesla's turn; Snowflake's next is not due
+    assert again("2023-01-31") == sorted([TICKERS_URL, facts["TSLA"], facts["SNOW"]])  # both due, on every new as_of
+    profiles = [SUBMISSIONS_URL.format(cik=cik) for cik in (TSLA_CIK, SNOW_CIK, 1067983)]
+    assert again("2023-02-01") == sorted([TICKERS_URL, *facts.values(), *profiles])  # a quarter on: everyone
+    # Tesla's report for 2022-12-31 never comes (the recorded facts end in 2022-10): overdue from 2023-04-21, then
+    # asked once a quarter
+    assert facts["TSLA"] in again("2023-05-01")
+    assert facts["TSLA"] not in again("2023-05-02")
+    assert latest.report["up_to_date_because"]["the next report is overdue: asked again once a quarter"] == 1
+    # an older as_of is answered from the store, and narrows the log to it
+    assert again("2021-12-31") == []
     assert latest.fundamentals["report_date"].max() <= day("2021-12-31")
+    assert log_rows(latest)[("TSLA", "sec_facts")] == ("2021-12-31", "2021-09-30")
+    # the refreshed tables are those of one fetch to the same as_of
+    again("2023-02-01")
+    one_shot = sec.fetch_fundamentals(tickers, START, "2023-02-01", client(FakeSEC(fake.routes)), progress=False)
+    for name in ("fundamentals", "vintages", "companies"):
+        pd.testing.assert_frame_equal(getattr(latest, name), getattr(one_shot, name))
 
 
-def test_needs_refresh_without_usable_state():
-    assert sec.needs_refresh(None, "2022-11-01", "2022-11-02")
-    assert sec.needs_refresh({"status": "error", "complete_through": "2022-11-01"}, "2022-11-01", "2022-11-02")
-    ok = {"status": "ok", "complete_through": "2022-11-01", "last_period_end": "2022-09-30", "last_attempt": "2022-11-02"}
-    assert not sec.needs_refresh(ok, "2022-11-01", "2022-11-02")
-    assert sec.needs_refresh(ok, "2022-11-01", "2022-11-02", have_vintages=False)  # the stored vintages were lost
+def schedule(as_of: str, entry: tuple[str, str | None] | None, have_vintages: bool = True) -> str | None:
+    from invest.data.schema import FETCH_LOG
+    from invest.data.sources.sec_schedule import SecLog
+
+    rows = [] if entry is None else [{"ticker": "X", "kind": "sec_facts", "start": START, "as_of": entry[0], "latest": entry[1]}]
+    stored = conform(pd.DataFrame(rows, columns=list(FETCH_LOG.columns)), FETCH_LOG, "test")
+    return SecLog(stored, day(START), day(as_of)).facts_skip("X", have_vintages)
+
+
+def test_when_facts_are_asked_again():
+    assert schedule("2022-11-01", None) is None  # never asked (or the last request failed)
+    assert schedule("2022-11-01", ("2022-11-01", "2022-09-30"), have_vintages=False) is None  # the vintages were lost
+    assert schedule("2022-11-01", ("2022-11-01", "2022-09-30")) == "already asked at this data.as_of or a later one"
+    assert schedule("2022-12-18", ("2022-11-01", "2022-09-30")) == "no period after the latest one found can have ended yet"
+    assert schedule("2022-12-19", ("2022-11-01", "2022-09-30")) is None  # 80 days after the last quarter end
+    assert schedule("2023-01-31", ("2022-11-01", None)) == "no fundamentals at the last request, less than a quarter ago"
+    assert schedule("2023-02-01", ("2022-11-01", None)) is None
+    assert schedule("2023-05-02", ("2023-05-01", "2022-09-30")) == "the next report is overdue: asked again once a quarter"
+    assert schedule("2023-08-01", ("2023-05-01", "2022-09-30")) is None
 
 
 def test_share_classes_of_one_company_share_one_companyfacts_request():
@@ -539,20 +571,19 @@ def test_share_classes_of_one_company_share_one_companyfacts_request():
         "1": {"cik_str": TSLA_CIK, "ticker": "TSLA-B", "title": "Tesla, Inc."},
     }
     fake = FakeSEC({TICKERS_URL: json.dumps(tickers_file).encode()})
-    result = sec.fetch_fundamentals(["TSLA", "tsla.b"], "2022-11-01", client(fake), progress=False, today="2022-11-02")
+    result = sec.fetch_fundamentals(["TSLA", "tsla.b"], START, "2022-11-01", client(fake), progress=False)
     assert fake.calls.count(COMPANYFACTS_URL.format(cik=TSLA_CIK)) == 1
+    assert fake.calls.count(SUBMISSIONS_URL.format(cik=TSLA_CIK)) == 1
     by_ticker = result.fundamentals.groupby("ticker").size()
     assert by_ticker["TSLA"] == by_ticker["tsla.b"] > 40
 
 
 def test_a_failing_tickers_file_is_asked_once_and_reported_per_ticker():
     fake = FakeSEC({TICKERS_URL: (503, {}, b"")})
-    result = sec.fetch_fundamentals(
-        ["TSLA", "SNOW"], "2022-11-01", client(fake, max_retries=1), progress=False, today="2022-11-02"
-    )
+    result = sec.fetch_fundamentals(["TSLA", "SNOW"], START, "2022-11-01", client(fake, max_retries=1), progress=False)
     assert fake.calls == [TICKERS_URL, TICKERS_URL]  # one try and one retry, shared by both tickers
     assert result.failures == {t: f"SecHTTPError (HTTP 503): HTTP 503 from {TICKERS_URL}" for t in ("TSLA", "SNOW")}
-    assert result.state["TSLA"]["status"] == "error" and sec.needs_refresh(result.state["TSLA"], "2022-11-01", "2022-11-02")
+    assert result.log.empty  # nothing answered: both are asked again next run
 
 
 def test_a_company_without_usable_facts_is_a_failure_and_waits_a_quarter():
@@ -564,8 +595,7 @@ def test_a_company_without_usable_facts_is_a_failure_and_waits_a_quarter():
         },
     }
     fake = FakeSEC({COMPANYFACTS_URL.format(cik=TSLA_CIK): json.dumps(ifrs_only).encode()})
-    result = sec.fetch_fundamentals(["TSLA"], "2022-11-01", client(fake), progress=False, today="2022-11-02")
+    result = sec.fetch_fundamentals(["TSLA"], START, "2022-11-01", client(fake), progress=False)
     assert result.failures["TSLA"].startswith("no usable XBRL facts: none of the line items in USD")
     assert result.fundamentals.empty and result.vintages.empty and len(result.companies) == 1
-    assert not sec.needs_refresh(result.state["TSLA"], "2022-12-01", "2022-12-02")
-    assert sec.needs_refresh(result.state["TSLA"], "2023-02-01", "2023-02-01")
+    assert log_rows(result)[("TSLA", "sec_facts")] == ("2022-11-01", None)  # asked again from 2023-02-01

@@ -1,4 +1,4 @@
-"""Point-in-time quarterly fundamentals, company names and sectors from SEC EDGAR.
+"""Point-in-time quarterly fundamentals, company names and sectors from SEC EDGAR (``data.fundamentals: sec``).
 
 The pieces (each its own module, re-exported here):
 
@@ -9,32 +9,16 @@ The pieces (each its own module, re-exported here):
 * ``sec_quarters``: ``quarterly_fundamentals``, vintages -> the ``fundamentals`` table
   under the point-in-time rules (first-filed value wins; quarters derived from
   year-to-date and annual figures are dated by their latest input);
-* ``sec_sectors``: ``sector_for_sic`` and ``company_row`` for the ``companies`` table.
+* ``sec_sectors``: ``sector_for_sic`` and ``company_row`` for the ``companies`` table;
+* ``sec_schedule``: when to ask again (the SEC's rows of the ``fetch_log`` table, dated by ``as_of``).
 
-``fetch_fundamentals`` ties them together for the fetch stage.
-
-Incremental refresh (``needs_refresh``): ``SecResult.state`` holds per ticker its CIK,
-name and SIC code, a ``status`` (``ok``, ``no_facts``, ``unknown_ticker``, ``error``),
-``last_attempt``, ``complete_through`` (every filing dated up to this day is in the
-returned vintages: ``min(as_of, last_attempt - 1 day)``, since a filing can still
-arrive later on the day it is dated), ``last_filed`` and ``last_period_end``. With
-``target = min(as_of, today - 1 day)``, a ticker is asked again only if
-
-* it has no state, its last attempt failed (``error``), or its vintages are missing
-  from ``stored_vintages``; or
-* ``complete_through < target`` (something dated in between could exist) and
-  - for ``ok``: ``target >= last_period_end + NEXT_PERIOD_DAYS`` (80 days, the shortest
-    quarter): a filing for a new period can only come after that period ends, and a
-    restatement of an old period cannot change a first-filed value;
-  - for ``no_facts`` (404, or no usable facts), ``unknown_ticker`` and ``ok`` without
-    any period on or before ``as_of``: ``today >= last_attempt + RECHECK_MISSING_DAYS``
-    (91 days).
-
-So a daily refresh costs nothing for most of a quarter and one request per ticker per
-day while its next report is due. Requests per asked ticker: ``companyfacts`` once
-per CIK (share classes share it), ``submissions`` once per company (while its SIC
-code is not in the state) and ``company_tickers.json`` once per call (when a ticker's
-CIK is not in the state).
+``fetch_fundamentals`` ties them together for the fetch stage: given the raw tables already
+stored (vintages, companies, fetch_log), it asks SEC only about the tickers that can have a new
+filing (``sec_schedule``) and rebuilds the fundamentals of every ticker from all vintages, so a
+refresh writes what a one-shot fetch to the same ``as_of`` writes, as long as SEC's record of the
+past is unchanged. Requests per asked ticker: ``companyfacts`` once per CIK (share classes share
+it), ``submissions`` once a quarter (names and SIC codes), and ``company_tickers.json`` once per
+run in which any ticker is asked (ticker -> CIK).
 """
 
 from __future__ import annotations
@@ -43,17 +27,18 @@ import http.client
 import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 from tqdm import tqdm
 
-from invest.data.schema import COMPANIES, UNKNOWN, conform
+from invest.data.schema import COMPANIES, FETCH_LOG, UNKNOWN, conform
 from invest.data.sources.base import fundamentals_coverage
 from invest.data.sources.retry import describe
 from invest.data.sources.sec_client import (
     COMPANYFACTS_URL,
+    Company,
     MalformedAnswer,
     NotFound,
     RateLimiter,
@@ -64,19 +49,17 @@ from invest.data.sources.sec_client import (
 )
 from invest.data.sources.sec_facts import FORMS, LINE_ITEMS, VINTAGES, empty_vintages, parse_companyfacts
 from invest.data.sources.sec_quarters import quarterly_fundamentals
+from invest.data.sources.sec_schedule import COMPANY, FACTS, SecLog
 from invest.data.sources.sec_sectors import company_row, sector_for_sic
 from invest.errors import DataError
 
 __all__ = [
     "LINE_ITEMS",
-    "NEXT_PERIOD_DAYS",
-    "RECHECK_MISSING_DAYS",
     "RateLimiter",
     "SecClient",
     "SecResult",
     "company_row",
     "fetch_fundamentals",
-    "needs_refresh",
     "normalize_ticker",
     "parse_companyfacts",
     "quarterly_fundamentals",
@@ -84,158 +67,175 @@ __all__ = [
     "urllib_transport",
 ]
 
-NEXT_PERIOD_DAYS = 80  # no new period can end sooner than this after the latest one (13-week quarters are 91 days)
-RECHECK_MISSING_DAYS = 91  # unknown tickers and companies without XBRL facts are asked again after a quarter
-DAY = pd.Timedelta(days=1)
 TICKER_ERRORS = (SecHTTPError, MalformedAnswer, DataError, OSError, http.client.HTTPException)
 
 
 @dataclass
 class SecResult:
-    """What ``fetch_fundamentals`` returns; ``state`` goes back in as ``stored_state`` next time."""
+    """What ``fetch_fundamentals`` returns; ``log`` and ``vintages`` go back in (in ``stored``) next time."""
 
-    fundamentals: pd.DataFrame  # invest.data.schema.FUNDAMENTALS, report_date <= as_of
-    vintages: pd.DataFrame  # sec_facts.VINTAGES, filed <= as_of
-    companies: pd.DataFrame  # invest.data.schema.COMPANIES
+    fundamentals: pd.DataFrame  # invest.data.schema.FUNDAMENTALS, report_date <= as_of, every period
+    vintages: pd.DataFrame  # invest.data.schema.FUNDAMENTAL_VINTAGES, filed <= as_of
+    companies: pd.DataFrame | None  # invest.data.schema.COMPANIES, a row per ticker; None unless asked for
     failures: dict[str, str]  # ticker -> one line
     report: dict[str, Any]  # JSON-able
-    state: dict[str, dict[str, Any]] = field(default_factory=dict)  # JSON-able, per ticker
-
-
-def needs_refresh(entry: Mapping[str, Any] | None, as_of: Any, today: Any, have_vintages: bool = True) -> bool:
-    """Whether a ticker must be asked again (the rule in the module docstring)."""
-    if not entry or entry.get("status") == "error" or (entry.get("status") == "ok" and not have_vintages):
-        return True
-    today = pd.Timestamp(today).normalize()
-    target = min(pd.Timestamp(as_of).normalize(), today - DAY)
-    through = pd.Timestamp(entry["complete_through"]) if entry.get("complete_through") else None
-    if through is not None and through >= target:
-        return False
-    if entry.get("status") == "ok" and entry.get("last_period_end"):
-        return target >= pd.Timestamp(entry["last_period_end"]) + pd.Timedelta(days=NEXT_PERIOD_DAYS)
-    return today >= pd.Timestamp(entry["last_attempt"]) + pd.Timedelta(days=RECHECK_MISSING_DAYS)
+    log: pd.DataFrame  # the SEC's rows of invest.data.schema.FETCH_LOG
 
 
 def fetch_fundamentals(
     tickers: Iterable[str],
+    start: Any,
     as_of: Any,
     client: SecClient,
-    stored_vintages: pd.DataFrame | None = None,
-    stored_state: Mapping[str, Mapping[str, Any]] | None = None,
+    stored: Mapping[str, pd.DataFrame] | None = None,
+    *,
+    companies: bool = True,
     progress: bool = True,
-    today: Any = None,
 ) -> SecResult:
-    """Fundamentals, vintages and companies of ``tickers`` as known on ``as_of``, asking SEC only where needed.
+    """Fundamentals, vintages and (``companies``) company labels of ``tickers`` as known on ``as_of``.
 
-    Raises FetchError when SEC cannot be reached at all; any other per-ticker problem
-    (unknown ticker, no XBRL facts, HTTP errors after retries) is reported in
-    ``failures`` and the other tickers carry on.
+    ``stored`` holds the raw tables of an earlier run (``fundamental_vintages``, ``companies``,
+    ``fetch_log``), if any; only tickers that can have a new filing are asked again. Raises
+    FetchError when SEC cannot be reached at all; any other per-ticker problem (unknown ticker, no
+    XBRL facts, HTTP errors after retries) is reported in ``failures`` and the others carry on.
     """
     tickers = list(dict.fromkeys(tickers))
     as_of = pd.Timestamp(as_of).normalize()
-    today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today).normalize()
-    stored = stored_vintages if stored_vintages is not None else empty_vintages()
-    stored = stored[stored["ticker"].isin(tickers)]
-    state = {ticker: dict(entry) for ticker, entry in (stored_state or {}).items()}
-    have = set(stored["ticker"])
-    due = [t for t in tickers if needs_refresh(state.get(t), as_of, today, t in have)]
-    job = _Refresh(client, as_of, today)
-    parts = [stored[~stored["ticker"].isin(due)]]
-    with tqdm(due, desc="sec fundamentals", unit="ticker", file=sys.stderr, leave=False, disable=not progress) as bar:
+    stored = stored or {}
+    log = SecLog(stored.get(FETCH_LOG.name), pd.Timestamp(start).normalize(), as_of)
+    old = _stored_vintages(stored.get(VINTAGES.name), tickers, as_of)
+    have = set(old["ticker"])
+    why = {ticker: log.facts_skip(ticker, ticker in have) for ticker in tickers}
+    due = [ticker for ticker in tickers if why[ticker] is None]
+    profiles = [ticker for ticker in tickers if companies and log.company_due(ticker)]
+    job = _Refresh(client, as_of, log)
+    asked = [ticker for ticker in tickers if ticker in due or ticker in profiles]
+    new = []
+    with tqdm(asked, desc="sec fundamentals", unit="ticker", file=sys.stderr, leave=False, disable=not progress) as bar:
         for ticker in bar:
-            entry, vintages = job.refresh(ticker, state.get(ticker, {}))
-            state[ticker] = entry
-            if vintages is not None:
-                old = stored[stored["ticker"] == ticker]
-                merged = pd.concat([old, vintages], ignore_index=True) if len(old) else vintages
-                parts.append(merged.drop_duplicates(list(VINTAGES.key), keep="last"))  # SEC's current record wins
-            else:
-                parts.append(stored[stored["ticker"] == ticker])
-    vintages = pd.concat([p for p in parts if len(p)] or [empty_vintages()], ignore_index=True)
-    vintages = conform(vintages[vintages["filed"] <= as_of], VINTAGES, "SEC vintages")
+            if ticker in due and (vintages := job.facts(ticker)) is not None:
+                new.append(vintages)
+            if ticker in profiles:
+                job.profile(ticker)
+    vintages = _merged(old, new)
     stats: Counter[str] = Counter()
     fundamentals = quarterly_fundamentals(vintages, stats=stats)
-    companies = _companies(tickers, state)
-    failures = {t: _failure(state[t], t in due) for t in tickers if state.get(t, {}).get("status") != "ok"}
+    labels = _companies(tickers, stored.get(COMPANIES.name), log, job.rows) if companies else None
+    if not companies:
+        log.forget(COMPANY)  # the labels come from elsewhere now: ask again when they are wanted
+    failures = {**_not_found_before(tickers, due, have, log), **job.failures}
     report = {
         "source": "sec",
         "as_of": str(as_of.date()),
         "tickers": len(tickers),
         "refreshed": len(due),
         "up_to_date": len(tickers) - len(due),
+        "up_to_date_because": dict(sorted(Counter(reason for reason in why.values() if reason).items())),
+        "company_profiles_asked": len(profiles),
         "http_calls": client.budget.http_calls,
         "http_calls_by_kind": dict(sorted(client.budget.calls.items())),
         "retries": client.budget.retries,
         "backoff_s": round(client.budget.slept_s, 3),
-        "rate_limit_wait_s": round(client.limiter.waited_s, 3),
         "failures": len(failures),
         "skipped_facts": dict(sorted(job.skipped.items())),
         "companies_without_profile": job.without_profile,
         "derived_values": stats["derived_values"],
         "late_values": stats["late_values"],
-        "rows": {"fundamentals": len(fundamentals), "vintages": len(vintages), "companies": len(companies)},
+        "rows": {"fundamentals": len(fundamentals), "vintages": len(vintages)},
         "coverage": fundamentals_coverage(fundamentals, tickers),
     }
-    return SecResult(fundamentals, vintages, companies, failures, report, state)
+    return SecResult(fundamentals, vintages, labels, dict(sorted(failures.items())), report, log.table(tickers, fundamentals))
+
+
+def _stored_vintages(stored: pd.DataFrame | None, tickers: list[str], as_of: pd.Timestamp) -> pd.DataFrame:
+    if stored is None or stored.empty:
+        return empty_vintages()
+    stored = conform(stored, VINTAGES, "stored fundamental_vintages table")
+    return stored[stored["ticker"].isin(tickers) & (stored["filed"] <= as_of)].reset_index(drop=True)
+
+
+def _merged(old: pd.DataFrame, new: list[pd.DataFrame]) -> pd.DataFrame:
+    """Stored and new vintages, one per key: SEC's current record wins (a new vintage never changes a first-filed value)."""
+    parts = [frame for frame in (old, *new) if len(frame)]
+    if not parts:
+        return empty_vintages()
+    merged = pd.concat(parts, ignore_index=True).drop_duplicates(list(VINTAGES.key), keep="last")
+    return conform(merged, VINTAGES, "SEC vintages")
+
+
+def _not_found_before(tickers: list[str], due: list[str], have: set[str], log: SecLog) -> dict[str, str]:
+    """Tickers not asked this time for which SEC had no fundamentals when last asked."""
+    out = {}
+    for ticker in tickers:
+        entry = log.get(ticker, FACTS)
+        if ticker not in due and ticker not in have and entry is not None:
+            out[ticker] = f"no SEC fundamentals when last asked (data.as_of {entry.as_of.date()}); asked again a quarter later"
+    return out
 
 
 class _Refresh:
-    """Asks SEC about one ticker at a time; companyfacts answers are shared between tickers of one CIK."""
+    """Asks SEC about one ticker at a time; each answer is fetched once per run (share classes share a CIK)."""
 
-    def __init__(self, client: SecClient, as_of: pd.Timestamp, today: pd.Timestamp):
+    def __init__(self, client: SecClient, as_of: pd.Timestamp, log: SecLog):
         self.client = client
         self.as_of = as_of
-        self.today = today
+        self.log = log
         self.answers: dict[tuple[Any, ...], Any] = {}  # (kind, *args) -> the answer or the exception it raised
         self.skipped: Counter[str] = Counter()  # facts skipped while parsing, by reason
+        self.failures: dict[str, str] = {}
+        self.rows: dict[str, dict[str, Any]] = {}  # ticker -> its companies row, from this run's answers
         self.without_profile = 0  # companies whose submissions (name, SIC code) could not be read
 
-    def refresh(self, ticker: str, old: Mapping[str, Any]) -> tuple[dict[str, Any], pd.DataFrame | None]:
-        entry = dict(old)
+    def facts(self, ticker: str) -> pd.DataFrame | None:
+        """The ticker's vintages filed by as_of; None (the reason in ``failures``) when there are none."""
+        company = None
         try:
-            cik = old.get("cik") or self._cik(ticker, entry)
-            if cik is None:
-                return self._done(
-                    entry, "unknown_ticker", f"unknown ticker: {normalize_ticker(ticker)} is not in SEC's company_tickers.json"
-                ), None
-            entry["cik"] = cik
-            parsed = parse_companyfacts(self._ask("companyfacts", cik), ticker)
+            company = self._company(ticker)
+            if company is None:
+                return self._none(ticker, f"unknown ticker: {normalize_ticker(ticker)} is not in SEC's company_tickers.json")
+            parsed = parse_companyfacts(self._ask("companyfacts", company.cik), ticker)
         except NotFound:
-            url = COMPANYFACTS_URL.format(cik=entry["cik"])
-            return self._done(entry, "no_facts", f"no XBRL financial data at SEC (HTTP 404 for {url})"), None
-        except TICKER_ERRORS as exc:
-            entry.update(status="error", reason=describe(exc))  # the other fields stay: the next call asks again
-            return entry, None
+            url = COMPANYFACTS_URL.format(cik=company.cik) if company else "company_tickers.json"
+            return self._none(ticker, f"no XBRL financial data at SEC (HTTP 404 for {url})")
+        except TICKER_ERRORS as exc:  # not logged: asked again next run
+            self.failures[ticker] = describe(exc)
+            return None
         self.skipped.update(parsed.skipped)
         if parsed.vintages.empty:
-            reason = f"no usable XBRL facts: none of the line items in USD in {', '.join(sorted(FORMS))} filings"
-            return self._done(entry, "no_facts", reason), None
+            return self._none(
+                ticker, f"no usable XBRL facts: none of the line items in USD in {', '.join(sorted(FORMS))} filings"
+            )
         vintages = parsed.vintages[parsed.vintages["filed"] <= self.as_of]
-        if "sic" not in entry:
-            self._profile(cik, entry)
-        entry["last_filed"] = str(vintages["filed"].max().date()) if len(vintages) else None
-        ends = vintages.loc[vintages["duration_days"] > 0, "period_end"]
-        entry["last_period_end"] = str(ends.max().date()) if len(ends) else None
-        return self._done(entry, "ok", None), vintages
+        if vintages.empty:
+            return self._none(ticker, f"no XBRL facts filed by data.as_of {self.as_of.date()}")
+        self.log.record(ticker, FACTS)
+        return vintages
 
-    def _done(self, entry: dict[str, Any], status: str, reason: str | None) -> dict[str, Any]:
-        entry.update(
-            status=status,
-            reason=reason,
-            last_attempt=str(self.today.date()),
-            complete_through=str(min(self.as_of, self.today - DAY).date()),
-        )
-        return entry
+    def profile(self, ticker: str) -> None:
+        """The ticker's companies row from ``submissions`` (name, SIC code -> sector, industry)."""
+        company = None
+        try:
+            company = self._company(ticker)
+            row = company_row(self._ask("submissions", company.cik), ticker) if company else _unknown(ticker)
+        except NotFound:  # SEC has no profile: the name from company_tickers.json
+            self.without_profile += 1
+            row = _unknown(ticker, company)
+        except TICKER_ERRORS:  # a transient error: not logged, asked again next run
+            self.without_profile += 1
+            self.rows[ticker] = _unknown(ticker, company)
+            return
+        self.rows[ticker] = row
+        self.log.record(ticker, COMPANY)
 
-    def _cik(self, ticker: str, entry: dict[str, Any]) -> int | None:
-        company = self._ask("companies").get(normalize_ticker(ticker))
-        if company is None:
-            return None
-        entry["name"] = company.title
-        return company.cik
+    def _none(self, ticker: str, reason: str) -> None:
+        self.failures[ticker] = reason
+        self.log.record(ticker, FACTS)  # an answer: asked again a quarter later
+
+    def _company(self, ticker: str) -> Company | None:
+        return self._ask("companies").get(normalize_ticker(ticker))
 
     def _ask(self, kind: str, *args: int) -> Any:
-        """``client.<kind>(*args)`` once per call of fetch_fundamentals; a failure is remembered, not retried again."""
+        """``client.<kind>(*args)`` once per run; a failure is remembered, not retried again."""
         key = (kind, *args)
         if key not in self.answers:
             try:
@@ -247,31 +247,18 @@ class _Refresh:
             raise answer
         return answer
 
-    def _profile(self, cik: int, entry: dict[str, Any]) -> None:
-        """Name, SIC code and industry from ``submissions``; without them the name from company_tickers stays."""
-        try:
-            submissions = self._ask("submissions", cik)
-            row = company_row(submissions, "")
-        except TICKER_ERRORS as exc:
-            self.without_profile += 1
-            if isinstance(exc, NotFound):
-                entry.update(sic="", industry=None)  # SEC has no profile: do not ask again
-            return
-        industry = row["industry"] if row["industry"] != UNKNOWN else None
-        entry.update(name=submissions.get("name") or entry.get("name"), sic=str(submissions.get("sic") or ""), industry=industry)
+
+def _unknown(ticker: str, company: Company | None = None) -> dict[str, Any]:
+    name = company.title if company is not None and company.title else ticker
+    return {"ticker": ticker, "name": name, "sector": UNKNOWN, "industry": UNKNOWN}
 
 
-def _companies(tickers: list[str], state: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
-    """A row for every ticker SEC knows (its name from submissions or company_tickers); unknown labels are ``Unknown``."""
-    rows = []
-    for ticker in tickers:
-        entry = state.get(ticker, {})
-        if entry.get("name"):
-            sector = sector_for_sic(entry.get("sic")) or UNKNOWN
-            rows.append({"ticker": ticker, "name": entry["name"], "sector": sector, "industry": entry.get("industry") or UNKNOWN})
-    return conform(pd.DataFrame(rows, columns=list(COMPANIES.columns)), COMPANIES, "SEC companies")
-
-
-def _failure(entry: Mapping[str, Any], asked_now: bool) -> str:
-    reason = entry.get("reason") or entry.get("status", "not fetched")
-    return reason if asked_now else f"{reason} (as of {entry.get('last_attempt')})"
+def _companies(tickers: list[str], stored: pd.DataFrame | None, log: SecLog, rows: Mapping[str, dict[str, Any]]) -> pd.DataFrame:
+    """A row per ticker: this run's answer, else the stored SEC row, else the symbol with ``Unknown`` labels."""
+    kept = {}
+    if stored is not None and len(stored):
+        for row in conform(stored, COMPANIES, "stored companies table").to_dict("records"):
+            if log.get(row["ticker"], COMPANY) is not None:  # a row the SEC gave (not Yahoo's or a file's)
+                kept[row["ticker"]] = row
+    out = [rows.get(ticker) or kept.get(ticker) or _unknown(ticker) for ticker in tickers]
+    return conform(pd.DataFrame(out, columns=list(COMPANIES.columns)), COMPANIES, "SEC companies")

@@ -134,7 +134,8 @@ def resolve_user_agent(user_agent: str | None, environ: Mapping[str, str] | None
         shown = f" (got {value!r})" if value else ""
         raise ConfigError(
             f"SEC EDGAR needs a User-Agent with your name and contact e-mail{shown}: "
-            f"export {USER_AGENT_ENV}='Your Name you@example.com'"
+            f"export {USER_AGENT_ENV}='Your Name you@example.com' or set data.sec_user_agent "
+            "(or choose data.fundamentals: yahoo or none)"
         )
     return value
 

@@ -51,7 +51,7 @@ from typing import Any
 
 import pandas as pd
 
-from invest.data.schema import Table, conform
+from invest.data.schema import FUNDAMENTAL_VINTAGES, conform
 from invest.errors import DataError
 
 FORMS = frozenset({"10-Q", "10-Q/A", "10-K", "10-K/A", "20-F", "20-F/A", "40-F", "40-F/A"})
@@ -131,23 +131,7 @@ LINE_ITEMS: dict[str, LineItem] = {
 }
 COVER_CONCEPTS = frozenset({"dei:EntityCommonStockSharesOutstanding"})  # dated at the cover page: re-dated to the filing's period
 
-VINTAGES = Table(
-    "sec_vintages",
-    ("ticker", "field", "period_end", "duration_days", "filed", "accn"),
-    {
-        "ticker": "str",
-        "field": "str",
-        "period_start": "date",
-        "period_end": "date",
-        "duration_days": "float",
-        "filed": "date",
-        "form": "str",
-        "value": "float",
-        "concept": "str",
-        "unit": "str",
-        "accn": "str",
-    },
-)
+VINTAGES = FUNDAMENTAL_VINTAGES  # the raw table they are stored in
 
 
 @dataclass
