@@ -8,13 +8,13 @@ import json
 import socket
 import urllib.error
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.fixtures.sec import SNOW_CIK, SNOW_FILE, TSLA_CIK, TSLA_FILE, USER_AGENT, FakeSEC, raw
 
 from invest.data.schema import COMPANIES, FUNDAMENTALS, GICS_SECTORS, conform
 from invest.data.sources import sec
@@ -23,18 +23,7 @@ from invest.data.sources.sec_facts import VINTAGES, first_filed, parse_companyfa
 from invest.data.sources.sec_quarters import quarterly_fundamentals
 from invest.errors import ConfigError, DataError, FetchError
 
-SEC_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "sec"
-TSLA_FILE, SNOW_FILE = "companyfacts_CIK0001318605_TSLA.json", "companyfacts_CIK0001640147_SNOW.json"
-TSLA_CIK, SNOW_CIK = 1318605, 1640147
-UA = "invest tests tests@example.com"
-
-
-@functools.cache
-def raw(name: str) -> bytes:
-    path = SEC_DIR / name
-    if not path.exists():
-        pytest.skip(f"real SEC answers not found at {SEC_DIR} (the repository sits beside shared/ in the workspace)")
-    return path.read_bytes()
+UA = USER_AGENT
 
 
 @functools.cache
@@ -100,15 +89,25 @@ def test_a_value_is_invisible_before_its_filed_date():
 
 def test_a_field_first_reported_later_is_left_empty_not_back_dated():
     q = quarters()
-    # The 2010-12-31 row is dated 2011-08-12: the 10-Q 0001193125-11-221497 reported that balance sheet as a
-    # comparative. Q4 2010 revenue (FY 2010 minus 9M 2010 = 36,286,000) only became derivable from the 10-K
-    # 0001193125-12-081990 filed 2012-02-27, so it stays empty rather than appearing in 2011.
-    row = q.loc["2010-12-31"]
-    assert row["report_date"] == day("2011-08-12") and row["assets"] == 386_082_000
-    assert np.isnan(row["revenue"]) and np.isnan(row["net_income"])
+    # Q1 2011 first appears in XBRL in the 10-K/A filed 2012-03-28 (quarterly revenue and net income); its cash and
+    # operating cash flow only as comparatives in the 10-Q filed 2012-05-10: left empty rather than back-dated
+    row = q.loc["2011-03-31"]
+    assert row["report_date"] == day("2012-03-28") and row["revenue"] == 49_030_000
+    assert np.isnan(row["operating_cash_flow"]) and np.isnan(row["cash"])
     stats = Counter()
     quarterly_fundamentals(vintages(), stats=stats)
-    assert stats["late_values"] == 13
+    assert stats["late_values"] == 8
+
+
+def test_a_row_is_never_dated_before_the_first_filing_of_its_quarter():
+    q = quarters()
+    # The 10-Q 0001193125-11-221497 (filed 2011-08-12) had the 2010-12-31 balance sheet as a comparative, but no
+    # flow ending 2010-12-31 was filed before the 10-K 0001193125-12-081990 (2012-02-27), which also made Q4 2010
+    # revenue derivable (FY 2010 minus 9M 2010 = 36,286,000). Dating the row by the balance sheet would let that
+    # later 10-K create a row visible from 2011-08-12: the row appears on 2012-02-27, with everything known by then.
+    row = q.loc["2010-12-31"]
+    assert row["report_date"] == day("2012-02-27")
+    assert row["assets"] == 386_082_000 and row["revenue"] == 36_286_000
 
 
 def test_quarters_derived_from_year_to_date_and_annual_figures():
@@ -303,31 +302,6 @@ def test_company_row_from_submissions():
 
 
 # ---------------------------------------------------------------------------- HTTP client
-
-
-class FakeSEC:
-    """A transport serving recorded answers by URL; anything else is a 404."""
-
-    def __init__(self, routes: dict | None = None, default_routes: bool = True):
-        self.routes = dict(routes or {})
-        if default_routes:
-            self.routes = {
-                TICKERS_URL: raw("company_tickers.json"),
-                COMPANYFACTS_URL.format(cik=TSLA_CIK): raw(TSLA_FILE),
-                COMPANYFACTS_URL.format(cik=SNOW_CIK): raw(SNOW_FILE),
-                SUBMISSIONS_URL.format(cik=TSLA_CIK): raw("submissions_sample.json"),
-            } | self.routes
-        self.calls: list[str] = []
-
-    def __call__(self, url, headers, timeout_s):
-        assert "@" in headers["User-Agent"]
-        self.calls.append(url)
-        answer = self.routes.get(url, (404, {}, b"<html>Not Found</html>"))
-        if isinstance(answer, list):  # answers in turn, the last one repeated
-            answer = answer.pop(0) if len(answer) > 1 else answer[0]
-        if isinstance(answer, BaseException):
-            raise answer
-        return answer if isinstance(answer, tuple) else (200, {"Content-Type": "application/json"}, answer)
 
 
 class Sleeps(list):

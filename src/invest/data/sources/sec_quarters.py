@@ -24,8 +24,11 @@ The rules, in the order they apply (``quarterly_fundamentals``):
    the later of the two is; empty when either is missing.
 6. **Rows.** One row per (ticker, period_end), for every end date of a flow period in
    the vintages (quarter, year-to-date or annual). A row's ``report_date`` is the
-   earliest known date among its values: in practice the filed date of the 10-Q (10-K
-   for the fourth quarter) that first reported the quarter. A value whose known date is
+   earliest known date among its values, but never before the first filing with a flow
+   ending on its ``period_end`` (the filing that makes the row exist; otherwise a later
+   filing with a first flow for an old date would create a row dated by an older
+   balance-sheet comparative, retroactively): in practice the filed date of the 10-Q
+   (10-K for the fourth quarter) that first reported the quarter. A value whose known date is
    later than the row's ``report_date`` (a field first reported only as a comparative in
    a later filing) is left empty rather than back-dated: nothing in a row was unknown on
    its ``report_date``. Rows without any value are dropped.
@@ -102,8 +105,12 @@ def _ticker_rows(ticker: str, by_field: dict[str, list[Fact]], stats: Counter[st
         chosen[name] = _flow_quarters(by_field.get(name, []), derive=name in DERIVED_FLOWS)
     for name in INSTANTS:
         chosen[name] = {end: (filed, False, 0, value) for _, end, days, filed, value in by_field.get(name, []) if days == 0}
-    ends = {f[1] for name in DERIVED_FLOWS + REPORTED_ONLY_FLOWS for f in by_field.get(name, []) if f[2] > 0}
-    for end in sorted(ends):
+    first_flow: dict[int, int] = {}  # period end -> the first filing with a flow ending then: the row exists from it
+    for name in DERIVED_FLOWS + REPORTED_ONLY_FLOWS:
+        for _, end, days, filed, _ in by_field.get(name, []):
+            if days > 0:
+                first_flow[end] = min(filed, first_flow.get(end, filed))
+    for end in sorted(first_flow):
         candidates: dict[str, Candidate] = {}
         for name in FUNDAMENTAL_FIELDS:
             candidate = _free_cash_flow(chosen, end) if name == "free_cash_flow" else chosen[name].get(end)
@@ -111,7 +118,7 @@ def _ticker_rows(ticker: str, by_field: dict[str, list[Fact]], stats: Counter[st
                 candidates[name] = candidate
         if not candidates:
             continue
-        report_date = min(candidate[0] for candidate in candidates.values())
+        report_date = max(min(candidate[0] for candidate in candidates.values()), first_flow[end])
         row: dict[str, Any] = {"ticker": ticker, "period_end": end, "report_date": report_date}
         for name in FUNDAMENTAL_FIELDS:
             candidate = candidates.get(name)
