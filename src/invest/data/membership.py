@@ -67,6 +67,24 @@ def load_membership(universe: str) -> Membership:
     )
 
 
+def from_table(table: pd.DataFrame, source: str) -> Membership:
+    """The raw ``membership`` table (``invest.data.schema.MEMBERSHIP``) as a history that answers for every date.
+
+    The fetch stage checked data.start and data.as_of against the history's coverage before writing it.
+    """
+    intervals = table[list(COLUMNS)].astype({"start": "datetime64[ns]", "end": "datetime64[ns]"}).reset_index(drop=True)
+    return Membership(intervals, source, pd.Timestamp("1900-01-01"), None)
+
+
+def window(history: Membership, start: dt.date | str | pd.Timestamp, as_of: dt.date | str | pd.Timestamp) -> pd.DataFrame:
+    """The intervals of ``start``..``as_of`` as known on ``as_of``: those that overlap it, a removal after ``as_of`` not yet known."""
+    first, last = pd.Timestamp(start), pd.Timestamp(as_of)
+    table = history.intervals
+    kept = table[(table["start"] <= last) & (table["end"].isna() | (table["end"] > first))].copy()
+    kept.loc[kept["end"] > last, "end"] = pd.NaT
+    return kept.reset_index(drop=True)
+
+
 def to_yahoo(symbol: str) -> str:
     """A ticker in Yahoo's form: upper case, share class after a dash (``brk.b`` -> ``BRK-B``)."""
     return symbol.strip().upper().replace(".", "-").replace("/", "-")

@@ -124,9 +124,15 @@ def fetch_fundamentals(
     if not companies:
         log.forget(COMPANY)  # the labels come from elsewhere now: ask again when they are wanted
     failures = {**_not_found_before(tickers, due, have, log), **job.failures}
-    report = {
+    report = _report(client, job, tickers, due, why, profiles, fundamentals, vintages, stats, failures)
+    report["as_of"] = str(as_of.date())
+    return SecResult(fundamentals, vintages, labels, dict(sorted(failures.items())), report, log.table(tickers, fundamentals))
+
+
+def _report(client, job, tickers, due, why, profiles, fundamentals, vintages, stats, failures) -> dict[str, Any]:
+    """The JSON-able report of one fetch_fundamentals call."""
+    return {
         "source": "sec",
-        "as_of": str(as_of.date()),
         "tickers": len(tickers),
         "refreshed": len(due),
         "up_to_date": len(tickers) - len(due),
@@ -144,7 +150,6 @@ def fetch_fundamentals(
         "rows": {"fundamentals": len(fundamentals), "vintages": len(vintages)},
         "coverage": fundamentals_coverage(fundamentals, tickers),
     }
-    return SecResult(fundamentals, vintages, labels, dict(sorted(failures.items())), report, log.table(tickers, fundamentals))
 
 
 def _stored_vintages(stored: pd.DataFrame | None, tickers: list[str], as_of: pd.Timestamp) -> pd.DataFrame:
