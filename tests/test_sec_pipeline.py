@@ -8,6 +8,7 @@ facts). The stages' ``main`` functions run in a temporary directory, as ``dvc re
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +16,7 @@ import pytest
 import yfinance
 from tests.conftest import TINY_NETWORK, run_train
 from tests.fixtures.sec import USER_AGENT, FakeSEC
-from tests.fixtures.yahoo import FakeYahoo
+from tests.fixtures.yahoo import FakeYahoo, history_frame, trading_days
 
 from invest import cache, fetch, validate
 from invest import params as params_module
@@ -121,3 +122,39 @@ def test_the_state_to_refresh_is_dated_by_as_of_and_training_finishes(pipeline):
     assert pd.isna(log.loc[("AAPL", "sec_facts"), "latest"])  # no facts: asked again a quarter later
     assert pipeline["model"].is_file()
     assert read_json(pipeline["model"].with_suffix(".json"))
+
+
+def _fetch_again(raw_dir: Path, report: Path, data: dict) -> tuple[FakeYahoo, FakeSEC]:
+    yahoo, sec = FakeYahoo(), FakeSEC()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(yfinance, "download", yahoo.download)
+        patch.setattr(yfinance, "Ticker", yahoo.ticker_factory)
+        patch.setattr(sec_client, "urllib_transport", sec)
+        patch.setenv("SEC_USER_AGENT", USER_AGENT)
+        fetch.main(params_module.from_dict({**PARAMS, "data": data}), raw_dir=raw_dir, report_path=report)
+    return yahoo, sec
+
+
+def test_a_rerun_at_the_same_as_of_asks_nothing_and_writes_the_same_bytes(pipeline, tmp_path):
+    shutil.copytree(pipeline["base"] / "raw", tmp_path / "raw")
+    yahoo, sec = _fetch_again(tmp_path / "raw", tmp_path / "fetch.json", PARAMS["data"])
+    assert sec.calls == [] and yahoo.http_calls == 0
+    for path in sorted((pipeline["base"] / "raw").glob("*.parquet")):
+        assert (tmp_path / "raw" / path.name).read_bytes() == path.read_bytes(), path.name
+    assert read_json(tmp_path / "fetch.json")["sec"]["up_to_date_because"] == {
+        "already asked at this data.as_of or a later one": len(UNIVERSE)
+    }
+
+
+def test_your_own_price_files_can_take_the_secs_fundamentals(tmp_path):
+    prices = tmp_path / "ext" / "prices"
+    prices.mkdir(parents=True)
+    for ticker in ("TSLA", "AAPL"):
+        history_frame(ticker, trading_days("2022-01-03", "2022-12-30")).to_csv(prices / f"{ticker}.csv")
+    data = {"source": "files", "files_layout": "per_ticker", "files_dir": str(tmp_path / "ext"), "fundamentals": "sec"}
+    data |= {"start": "2022-01-03", "as_of": "2022-12-30"}
+    _, sec = _fetch_again(tmp_path / "raw", tmp_path / "fetch.json", data)
+    raw = read_raw(tmp_path / "raw")
+    assert set(raw["fundamentals"]["ticker"]) == {"TSLA"} and "fundamental_vintages" in raw
+    assert raw["companies"]["sector"].tolist() == ["Unknown", "Unknown"]  # the files' own labels (none): data.sectors auto
+    assert not any("submissions" in url for url in sec.calls)

@@ -129,7 +129,18 @@ def fetch_fundamentals(
     return SecResult(fundamentals, vintages, labels, dict(sorted(failures.items())), report, log.table(tickers, fundamentals))
 
 
-def _report(client, job, tickers, due, why, profiles, fundamentals, vintages, stats, failures) -> dict[str, Any]:
+def _report(
+    client: SecClient,
+    job: _Refresh,
+    tickers: list[str],
+    due: list[str],
+    why: Mapping[str, str | None],
+    profiles: list[str],
+    fundamentals: pd.DataFrame,
+    vintages: pd.DataFrame,
+    stats: Counter[str],
+    failures: Mapping[str, str],
+) -> dict[str, Any]:
     """The JSON-able report of one fetch_fundamentals call."""
     return {
         "source": "sec",
