@@ -16,10 +16,12 @@ import json
 import os
 import re
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
 import traceback
+import urllib.error
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +33,8 @@ import pytest
 import torch
 import yaml
 from tests.conftest import REPO, TINY_NETWORK, invest_args, run_train
+from tests.fixtures.sec import USER_AGENT as SEC_USER_AGENT
+from tests.fixtures.sec import FakeSEC
 from tests.fixtures.yahoo import FakeYahoo
 
 from invest import params as params_module
@@ -121,8 +125,11 @@ def _sql(statement: str) -> Callable[[Path], None]:
     return setup
 
 
-def _offline_yfinance(mode: str) -> Callable[[pytest.MonkeyPatch], None]:
-    """yfinance as it behaves without a network (tests/fixtures/yahoo.py): no request leaves the machine."""
+def _offline_yfinance(mode: str, user_agent: bool = True) -> Callable[[pytest.MonkeyPatch], None]:
+    """yfinance as it behaves without a network (tests/fixtures/yahoo.py): no request leaves the machine.
+
+    A row that fails this way before asking Yahoo anything shows that nothing was fetched.
+    """
 
     def patch(monkeypatch: pytest.MonkeyPatch) -> None:
         import yfinance
@@ -130,8 +137,34 @@ def _offline_yfinance(mode: str) -> Callable[[pytest.MonkeyPatch], None]:
         fake = FakeYahoo(offline=mode)
         monkeypatch.setattr(yfinance, "download", fake.download)
         monkeypatch.setattr(yfinance, "Ticker", fake.ticker_factory)
+        if user_agent:  # the SEC's fundamentals are the default with yfinance prices
+            monkeypatch.setenv("SEC_USER_AGENT", SEC_USER_AGENT)
 
     return patch
+
+
+def _online(sec: Callable[[], FakeSEC] = FakeSEC) -> Callable[[pytest.MonkeyPatch], None]:
+    """Yahoo and SEC EDGAR answering as recorded (tests/fixtures/yahoo.py, sec.py), with a User-Agent."""
+
+    def patch(monkeypatch: pytest.MonkeyPatch) -> None:
+        import yfinance
+
+        from invest.data.sources import sec_client
+
+        fake = FakeYahoo()
+        monkeypatch.setattr(yfinance, "download", fake.download)
+        monkeypatch.setattr(yfinance, "Ticker", fake.ticker_factory)
+        monkeypatch.setattr(sec_client, "urllib_transport", sec())
+        monkeypatch.setenv("SEC_USER_AGENT", SEC_USER_AGENT)
+
+    return patch
+
+
+def _sec_offline() -> FakeSEC:
+    """SEC's host does not resolve (the first request is always for its tickers file)."""
+    from invest.data.sources.sec_client import TICKERS_URL
+
+    return FakeSEC({TICKERS_URL: urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))}, default_routes=False)
 
 
 def _checkpoint(change: Callable[[dict], object]) -> Callable[[Path], None]:
@@ -271,6 +304,11 @@ def _missing_prices_are_skipped_not_zero(workdir: Path) -> None:
 
 def _report_written(workdir: Path) -> None:
     assert (workdir / "metrics" / "data_quality.json").is_file()
+
+
+def _sec_fundamentals_for_tesla_only(workdir: Path) -> None:
+    fundamentals = pd.read_parquet(workdir / "data" / "raw" / "fundamentals.parquet")
+    assert set(fundamentals["ticker"]) == {"TSLA"} and (workdir / "data" / "raw" / "fundamental_vintages.parquet").is_file()
 
 
 def _price_only_columns_reported(workdir: Path) -> None:
@@ -470,6 +508,34 @@ CASES = [
         "Error: params: validate.max_missing_share = 0.02 has the wrong type; expected a mapping of name: value",
         params={"validate": {"max_missing_share": 0.02}},
     ),
+    Case(
+        "params-fundamentals-yahoo-without-yfinance",
+        ("fetch",),
+        "Error: params: data.fundamentals = 'yahoo' needs data.source: yfinance (Yahoo's statements come with its prices); "
+        "choose auto, sec or none",
+        params={"data": {"fundamentals": "yahoo"}},
+    ),
+    Case(
+        "params-fundamentals-sec-with-sim",
+        ("fetch",),
+        "Error: params: data.fundamentals = 'sec' needs real tickers (data.source: yfinance or files); "
+        "the simulated market has its own (auto) or none",
+        params={"data": {"fundamentals": "sec"}},
+    ),
+    Case(
+        "params-sectors-sec-without-sec-fundamentals",
+        ("fetch",),
+        "Error: params: data.sectors = 'sec' needs the SEC's fundamentals (data.fundamentals is yahoo): "
+        "set data.fundamentals: sec, or data.sectors: auto",
+        params={"data": {"source": "yfinance", "fundamentals": "yahoo", "sectors": "sec"}},
+    ),
+    Case(
+        "params-sec-user-agent-without-contact",
+        ("fetch",),
+        "Error: params: data.sec_user_agent = 'Jane Doe' is out of range; allowed: your name and contact e-mail, "
+        "e.g. 'Jane Doe jane@example.com' (empty: $SEC_USER_AGENT)",
+        params={"data": {"source": "yfinance", "sec_user_agent": "Jane Doe"}},
+    ),
     # devices
     Case(
         "device-cuda-without-gpu",
@@ -522,6 +588,63 @@ CASES = [
         "Error: cannot reach Yahoo Finance (could not connect to query2.finance.yahoo.com:443): check the network connection; offline, use data.source: sim or files",
         params={"data": {"source": "yfinance", "universe": ["AAPL", "MSFT"]}},
         patch=_offline_yfinance("refused"),
+    ),
+    Case(
+        "fetch-sec-no-user-agent",
+        ("fetch",),
+        "Error: SEC EDGAR needs a User-Agent with your name and contact e-mail: export SEC_USER_AGENT='Your Name "
+        "you@example.com' or set data.sec_user_agent (or choose data.fundamentals: yahoo or none)",
+        params={"data": {"source": "yfinance", "universe": ["AAPL", "MSFT"]}},
+        patch=_offline_yfinance("dns", user_agent=False),  # stopped before Yahoo is asked: its error would show
+    ),
+    Case(
+        "fetch-sec-offline",
+        ("fetch",),
+        "Error: cannot reach www.sec.gov (could not resolve host): check the network connection; offline, set "
+        "data.fundamentals: none (prices only) or use data.source: sim",
+        params={"data": {"source": "yfinance", "universe": ["AAPL", "MSFT"], "start": "2023-01-01", "as_of": "2024-12-31"}},
+        patch=_online(_sec_offline),
+    ),
+    Case(
+        "fetch-sec-ticker-without-xbrl",
+        ("fetch",),
+        "fetch: 1 ticker(s) failed (AAPL: sec fundamentals: no XBRL financial data at SEC (HTTP 404 for "
+        "https://data.sec.gov/api/xbrl/companyfacts/CIK0000320193.json)); validate decides if coverage suffices",
+        code=0,
+        params={"data": {"source": "yfinance", "universe": ["TSLA", "AAPL"], "start": "2022-01-03", "as_of": "2022-12-30"}},
+        patch=_online(),
+        check=_sec_fundamentals_for_tesla_only,
+    ),
+    Case(
+        "fetch-universe-unknown-index",
+        ("fetch",),
+        "Error: data.universe: 'sp600' is neither a known index (sp500, nasdaq100) nor a file; name one of those "
+        "indices, a file of tickers, or list the tickers",
+        params={"data": {"source": "yfinance", "universe": "sp600"}},
+    ),
+    Case(
+        "fetch-universe-start-before-coverage",
+        ("fetch",),
+        "Error: data.start 2006-01-01 is before the membership history of sp500 (index-constitution 1.0.1), which is "
+        "complete from 2010-01-01 to 2027-01-06: set data.start to 2010-01-01 or later, or give data.universe a "
+        "membership file (ticker,start,end) that covers it",
+        params={"data": {"source": "yfinance", "universe": "sp500", "start": "2006-01-01"}},
+        patch=_offline_yfinance("dns"),  # stopped before Yahoo is asked
+    ),
+    Case(
+        "fetch-universe-index-with-sim",
+        ("fetch",),
+        "Error: data.universe: 'sp500' selects real tickers; the simulated market has its own (use data.source: "
+        "yfinance or files, or data.universe: [])",
+        params={"data": {"universe": "sp500"}},
+    ),
+    Case(
+        "fetch-universe-membership-end-before-start",
+        ("fetch",),
+        "Error: membership file members.csv line 3: end 2011-06-30 is not after start 2012-01-03; "
+        "end is the first day out of the index (leave it empty while still a member)",
+        params={"data": {"source": "yfinance", "universe": "members.csv"}},
+        setup=_write(Path("members.csv"), "ticker,start,end\nAAPL,2010-01-04,\nMSFT,2012-01-03,2011-06-30\n"),
     ),
     Case(
         "fetch-files-dir-missing",
@@ -1100,6 +1223,7 @@ def test_bad_input(case: Case, built, tmp_path, monkeypatch):
     if case.skip:
         pytest.skip(case.skip)
     monkeypatch.delenv("INVEST_DEBUG", raising=False)
+    monkeypatch.delenv("SEC_USER_AGENT", raising=False)  # a row that needs it sets it (patch)
     if case.patch is not None:
         case.patch(monkeypatch)
     prepare(case, tmp_path, built)

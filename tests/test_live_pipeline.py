@@ -17,7 +17,7 @@ UNIVERSE = ["AAPL", "MSFT", "BRK-B", "JPM", "XOM", "KO"]
 
 
 def _yahoo_tables():
-    params = DataParams(source="yfinance", start="2023-01-01", as_of="2024-12-31", universe=list(UNIVERSE))
+    params = DataParams(source="yfinance", start="2023-01-01", as_of="2024-12-31", universe=list(UNIVERSE), fundamentals="yahoo")
     fake = FakeYahoo()
     result = yahoo.fetch(
         params, {}, download=fake.download, ticker_factory=fake.ticker_factory, sleep=lambda s: None, rng=random.Random(0)

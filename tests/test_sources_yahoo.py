@@ -60,7 +60,14 @@ UNIVERSE = ["AAPL", "MSFT", "BRK-B", "JPM"]
 
 
 def make_params(**changes) -> DataParams:
-    base = DataParams(source="yfinance", start="2023-01-01", as_of="2024-12-31", universe=list(UNIVERSE), max_retries=3)
+    base = DataParams(
+        source="yfinance",
+        start="2023-01-01",
+        as_of="2024-12-31",
+        universe=list(UNIVERSE),
+        max_retries=3,
+        fundamentals="yahoo",  # Yahoo's statements and labels (by default the SEC's: tests/test_sec_pipeline.py)
+    )
     return dataclasses.replace(base, **changes)
 
 

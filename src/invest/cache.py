@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from invest.data.raw import read_raw
+from invest.data.schema import MEMBERSHIP
 from invest.data.snapshots import build_tables, store_meta, with_ticker_ids
 from invest.data.store import SCHEMA_VERSION, write_store
 from invest.params import Params
@@ -18,8 +19,9 @@ def main(params: Params, *, raw_dir: str | os.PathLike[str], db_path: str | os.P
     write_store(db_path, with_ticker_ids(tables), store_meta(raw, tables, params.cache))
     snapshots = tables["snapshots"]
     size_kb = Path(db_path).stat().st_size / 1024
+    members = " (index members on each date: data/raw membership)" if MEMBERSHIP.name in raw else ""
     print(
-        f"cache: {len(snapshots):,} snapshots of {snapshots['ticker'].nunique()} tickers, "
+        f"cache: {len(snapshots):,} snapshots of {snapshots['ticker'].nunique()} tickers{members}, "
         f"{len(tables['monthly']):,} monthly steps -> {db_path} ({size_kb:,.0f} KiB, "
         f"{size_kb * 1024 / max(len(snapshots), 1):,.0f} bytes/snapshot, schema v{SCHEMA_VERSION})",
         file=sys.stderr,

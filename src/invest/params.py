@@ -70,6 +70,25 @@ class DataParams:
     max_retries: int = 4
     timeout_s: float = 30.0
     fred_macro: bool = False
+    fundamentals: Literal["auto", "sec", "yahoo", "none"] = "auto"
+    sectors: Literal["auto", "sec", "yahoo"] = "auto"
+    sec_user_agent: str = ""
+
+    @property
+    def fundamentals_from(self) -> str:
+        """Where fundamentals come from: ``sec``, ``yahoo``, ``none``, or the source's own (``sim``, ``files``)."""
+        if self.fundamentals != "auto":
+            return self.fundamentals
+        return "sec" if self.source == "yfinance" else self.source
+
+    @property
+    def sectors_from(self) -> str:
+        """Where company names and sectors come from: ``sec``, ``yahoo``, or the source's own (``sim``, ``files``)."""
+        if self.sectors != "auto":
+            return self.sectors
+        if self.source == "yfinance":
+            return "sec" if self.fundamentals_from == "sec" else "yahoo"
+        return self.source
 
     def validate(self) -> None:
         _seed("data.seed", self.seed)
@@ -82,6 +101,7 @@ class DataParams:
         _check(1 <= self.batch_size <= 500, "data.batch_size", "1 to 500", self.batch_size)
         _check(0 <= self.max_retries <= 20, "data.max_retries", "0 to 20", self.max_retries)
         _check(self.timeout_s > 0, "data.timeout_s", "a positive number of seconds", self.timeout_s)
+        self._validate_sources()
         _series_files("data.files_market", self.files_market, FILES_MARKET_SERIES)
         _series_files("data.files_macro", self.files_macro, FILES_MACRO_SERIES)
         if self.source == "files" and self.files_layout == "tables":
@@ -91,6 +111,32 @@ class DataParams:
                         f"params: data.{key} is read only with data.files_layout: per_ticker; "
                         "set the layout or remove the key (the tables layout reads market and macro tables)"
                     )
+
+    def _validate_sources(self) -> None:
+        """Fundamentals and sectors from a service that can serve this source's tickers."""
+        if self.fundamentals == "yahoo" and self.source != "yfinance":
+            raise ConfigError(
+                "params: data.fundamentals = 'yahoo' needs data.source: yfinance (Yahoo's statements come with its prices); "
+                "choose auto, sec or none"
+            )
+        if self.fundamentals == "sec" and self.source == "sim":
+            raise ConfigError(
+                "params: data.fundamentals = 'sec' needs real tickers (data.source: yfinance or files); "
+                "the simulated market has its own (auto) or none"
+            )
+        if self.sectors == "yahoo" and self.source != "yfinance":
+            raise ConfigError("params: data.sectors = 'yahoo' needs data.source: yfinance; choose auto or sec")
+        if self.sectors == "sec" and self.fundamentals_from != "sec":
+            raise ConfigError(
+                f"params: data.sectors = 'sec' needs the SEC's fundamentals (data.fundamentals is {self.fundamentals_from}): "
+                "set data.fundamentals: sec, or data.sectors: auto"
+            )
+        _check(
+            not self.sec_user_agent.strip() or "@" in self.sec_user_agent,
+            "data.sec_user_agent",
+            "your name and contact e-mail, e.g. 'Jane Doe jane@example.com' (empty: $SEC_USER_AGENT)",
+            self.sec_user_agent,
+        )
 
 
 # The columns validate.max_missing_share may name: table -> its value columns (data/schema.py's, which

@@ -97,8 +97,40 @@ ORACLE = Table(
     required=False,
 )
 
+# SEC fundamentals only (data.fundamentals: sec): every reported value as each filing reported it, so that
+# the point-in-time rule can be checked: a fundamentals row's report_date is the filed date of the first
+# filing that reported its values; later filings (restatements, comparatives) are kept here and never
+# overwrite. Instants (balance sheet, shares) have no period_start and duration_days 0. Filed by data.as_of.
+FUNDAMENTAL_VINTAGES = Table(
+    "fundamental_vintages",
+    ("ticker", "field", "period_end", "duration_days", "filed", "accn"),
+    {
+        "ticker": "str",
+        "field": "str",  # a fundamentals column, or capex (for free_cash_flow)
+        "period_start": "date",
+        "period_end": "date",
+        "duration_days": "float",
+        "filed": "date",
+        "form": "str",  # 10-Q, 10-K, 20-F, 40-F, or an amendment (/A)
+        "value": "float",
+        "concept": "str",  # the XBRL concept, e.g. us-gaap:Revenues
+        "unit": "str",
+        "accn": "str",  # the filing's accession number
+    },
+    required=False,
+)
+# A point-in-time universe only (data.universe: sp500, nasdaq100 or a membership file): a ticker is a member
+# from start (inclusive) to end (exclusive); end is empty while it was still a member on data.as_of (a removal
+# after as_of is not known yet). Absent: every ticker is in the universe on every date.
+MEMBERSHIP = Table(
+    "membership",
+    ("ticker", "start"),
+    {"ticker": "str", "start": "date", "end": "date"},
+    required=False,
+)
+
 # Live sources only, bookkeeping rather than data: per ticker (or market symbol) and kind of request
-# ("prices", "market", "statements", "info"), the data.start and data.as_of of the last request that
+# ("prices", "market", "statements", "info"; the SEC's "sec_facts", "sec_company"), the data.start and data.as_of of the last request that
 # succeeded and the latest date (or period end) found by then, empty when none was. Dated by data.as_of,
 # never the wall clock, so a rerun writes the same bytes. Absent: the next fetch asks as if it had none.
 FETCH_LOG = Table(
@@ -109,7 +141,7 @@ FETCH_LOG = Table(
 )
 
 DATA_TABLES: tuple[Table, ...] = (PRICES, COMPANIES, FUNDAMENTALS, MARKET, MACRO, ORACLE)  # what a user's files may hold
-TABLES: tuple[Table, ...] = (*DATA_TABLES, FETCH_LOG)
+TABLES: tuple[Table, ...] = (*DATA_TABLES, FUNDAMENTAL_VINTAGES, MEMBERSHIP, FETCH_LOG)
 TABLES_BY_NAME = {table.name: table for table in TABLES}
 
 UNKNOWN = "Unknown"  # the sector or industry label of a company without one

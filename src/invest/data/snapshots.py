@@ -1,7 +1,8 @@
 """From the validated raw tables to the store's tables: monthly steps, snapshots, labels.
 
 ``build_tables`` computes every feature and label (``invest.data.features``) on one calendar,
-keeps the snapshots with enough history and a tradable price, and ``with_ticker_ids`` swaps
+keeps the snapshots with enough history and a tradable price (and, when the raw data has a
+``membership`` table, only those of index members on their date), and ``with_ticker_ids`` swaps
 ticker symbols for the store's integer ids.
 """
 
@@ -10,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from invest.data import features
-from invest.data.schema import MAX_FILL_DAYS, UNKNOWN
+from invest.data import features, membership
+from invest.data.schema import MAX_FILL_DAYS, MEMBERSHIP, UNKNOWN
 from invest.errors import DataError
 from invest.params import CacheParams
 
@@ -40,6 +41,8 @@ def build_tables(raw: dict[str, pd.DataFrame], params: CacheParams) -> dict[str,
         & (candidates["history_days"] >= params.min_history_days)
         & (candidates["close_price"] >= params.min_price)
     )
+    if MEMBERSHIP.name in raw:  # a point-in-time universe: on each date only the stocks in the index that day
+        keep &= membership.member_mask(membership.from_table(raw[MEMBERSHIP.name], "the raw membership table"), candidates)
     snapshots = candidates.loc[keep, ["ticker", "date"]].reset_index(drop=True)
     if snapshots.empty:
         raise DataError(
@@ -109,7 +112,7 @@ def with_ticker_ids(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
 def store_meta(raw: dict[str, pd.DataFrame], tables: dict[str, pd.DataFrame], params: CacheParams) -> dict[str, object]:
     """The store's ``meta`` table: the feature contract it was built with and its date range."""
     temporal, static = built_features(raw)
-    return {
+    meta: dict[str, object] = {
         "temporal_features": temporal,
         "static_features": static,
         "features_left_out": features.left_out(raw),
@@ -119,3 +122,6 @@ def store_meta(raw: dict[str, pd.DataFrame], tables: dict[str, pd.DataFrame], pa
         "first_date": str(raw["prices"]["date"].min().date()),
         "last_date": str(raw["prices"]["date"].max().date()),
     }
+    if MEMBERSHIP.name in raw:  # only then: a store of a fixed universe keeps its meta as it was
+        meta["point_in_time_universe"] = True
+    return meta

@@ -39,6 +39,7 @@ BACKOFF_BASE_S = 1.0  # first retry waits ~1 s, then ~2, 4, 8 ... (times a jitte
 RATE_LIMIT_BASE_S = 5.0  # a 429 without Retry-After backs off from ~5 s instead
 BACKOFF_MAX_S = 120.0
 RETRY_AFTER_MAX_S = 900.0  # never sleep longer than this on a server's say-so
+OFFLINE_HINT = "offline, use data.source: sim or files"  # the fix an offline message names (a source may name its own)
 
 
 def http_status(exc: BaseException | None) -> int | None:
@@ -154,7 +155,7 @@ class CallBudget:
     ``Retry-After`` when the error carries one, else ``base * 2**attempt`` seconds
     (capped at ``BACKOFF_MAX_S``) times a jitter factor in [0.5, 1.5). ``sleep`` and
     ``rng`` are injected so tests run instantly and reproducibly. ``services`` names the service
-    behind a call kind for the offline message (``"*"``: every other kind).
+    behind a call kind for the offline message (``"*"``: every other kind), ``offline_hint`` the fix it names.
     """
 
     def __init__(
@@ -163,11 +164,13 @@ class CallBudget:
         sleep: Callable[[float], Any] = time.sleep,
         rng: random.Random | None = None,
         services: dict[str, str] | None = None,
+        offline_hint: str = OFFLINE_HINT,
     ):
         self.max_retries = max_retries
         self.sleep = sleep
         self.rng = rng if rng is not None else random.Random()
         self.services = services or {}
+        self.offline_hint = offline_hint
         self.calls: Counter[str] = Counter()
         self.retries = 0
         self.slept_s = 0.0
@@ -187,9 +190,7 @@ class CallBudget:
         reasons = [unreachable(problem) for problem in problems]
         if reasons and all(reasons):
             service = self.services.get(kind, self.services.get("*", "the data source"))
-            raise FetchError(
-                f"cannot reach {service} ({reasons[0]}): check the network connection; offline, use data.source: sim or files"
-            )
+            raise FetchError(f"cannot reach {service} ({reasons[0]}): check the network connection; {self.offline_hint}")
 
     def delay(self, attempt: int, exc: BaseException | None = None, rate_limited: bool = False) -> float:
         after = retry_after_seconds(exc)

@@ -4,11 +4,17 @@
   Beware survivorship bias: these are the firms that grew big and survived until
   now, so any backtest on them looks better than one on the universe investors
   could actually have picked from at the time (see docs/data_sources.md).
+* ``sp500`` or ``nasdaq100`` (any case) -> a point-in-time universe: every ticker that was a
+  member on some day of ``data.start``..``data.as_of`` (``invest.data.membership``). The fetch
+  stage also writes the membership intervals (``membership_table``) so that the cache stage keeps,
+  on each date, only the stocks that were members then. So does a CSV file whose header names
+  ``ticker``, ``start`` and ``end`` (your own membership history).
 * a list of symbols -> those symbols.
 * a string -> a path to a text file with one symbol per line; ``#`` starts a comment
   (whole-line or after the symbol) and blank lines are skipped. A file named ``*.csv``, or
   whose first line (after comments) holds a comma, is a CSV table instead: its header names a ``ticker``
   column (any case), whose values are the symbols in row order; other columns are ignored.
+  A name without a suffix or a folder that is not a file is taken for a misspelt index.
 
 Symbols are upper-cased and de-duplicated, keeping the first occurrence's order.
 """
@@ -16,9 +22,16 @@ Symbols are upper-cased and de-duplicated, keeping the first occurrence's order.
 from __future__ import annotations
 
 import csv
+import functools
 import re
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import pandas as pd
+
+from invest.data import membership as pit
+from invest.data.schema import MEMBERSHIP, conform
 from invest.errors import ConfigError
 from invest.params import DataParams
 
@@ -38,6 +51,9 @@ _SYMBOL = re.compile(r"^\^?[A-Z0-9][A-Z0-9.\-=]*$")
 
 def resolve_universe(params: DataParams) -> list[str]:
     """The tickers to fetch, in order; ConfigError for an empty universe, a missing file or a bad symbol."""
+    history = membership(params)
+    if history is not None:
+        return pit.all_tickers(history, params.start, params.as_of)
     universe = params.universe
     if isinstance(universe, str):
         symbols = _read_universe_file(universe)
@@ -106,3 +122,93 @@ def _csv_symbols(path: str, lines: list[str]) -> list[tuple[str, str]]:
         for number, row in enumerate(rows[1:], start=skip + 2)
         if len(row) > column and row[column].strip()
     ]
+
+
+# ---------------------------------------------------------------- point-in-time universes
+
+
+def membership(params: DataParams) -> pit.Membership | None:
+    """The membership history ``data.universe`` names, checked against data.start..data.as_of; None for a plain list or file."""
+    universe = params.universe
+    if not isinstance(universe, str) or not universe.strip():
+        return None
+    name = universe.strip()
+    path = Path(name)
+    if name.lower() in pit.INDICES:
+        history = _packaged(name.lower())
+    elif path.suffix.lower() == ".csv" and path.is_file() and _is_membership_file(path):
+        history = pit.read_membership_file(path)
+    elif not path.suffix and len(path.parts) == 1 and not path.exists():
+        raise ConfigError(
+            f"data.universe: {name!r} is neither a known index ({', '.join(pit.INDICES)}) nor a file; "
+            "name one of those indices, a file of tickers, or list the tickers"
+        )
+    else:
+        return None
+    _check_coverage(history, pd.Timestamp(params.start), pd.Timestamp(params.as_of))
+    return history
+
+
+@functools.cache
+def _packaged(index: str) -> pit.Membership:
+    return pit.load_membership(index)  # read once per process: the package's data never changes under it
+
+
+def _is_membership_file(path: Path) -> bool:
+    """A CSV file whose header names ticker, start and end: membership intervals, not a list of symbols."""
+    try:
+        with path.open(encoding="utf-8-sig") as file:
+            header = next(csv.reader(file), [])
+    except (OSError, UnicodeDecodeError):
+        return False  # read (and reported) as a list of symbols
+    return {"ticker", "start", "end"} <= {cell.strip().lower() for cell in header}
+
+
+def _check_coverage(history: pit.Membership, start: pd.Timestamp, as_of: pd.Timestamp) -> None:
+    """ConfigError before anything is fetched when data.start..data.as_of leaves the dates the history answers for."""
+    until = f"to {history.end.date()}" if history.end is not None else "on"
+    if start < history.start:
+        raise ConfigError(
+            f"data.start {start.date()} is before the membership history of {history.source}, which is complete from "
+            f"{history.start.date()} {until}: set data.start to {history.start.date()} or later, or give data.universe "
+            "a membership file (ticker,start,end) that covers it"
+        )
+    if history.end is not None and as_of > history.end:
+        raise ConfigError(
+            f"data.as_of {as_of.date()} is after the membership history of {history.source} ({history.start.date()} {until}, "
+            f"its last recorded change + {pit.STALE_AFTER.days} days): install a newer {pit.PACKAGE}, set data.as_of "
+            "earlier, or give data.universe a membership file (ticker,start,end)"
+        )
+
+
+def membership_table(history: pit.Membership, start: str, as_of: str) -> pd.DataFrame:
+    """The raw ``membership`` table: the intervals of data.start..data.as_of as known on data.as_of."""
+    return conform(pit.window(history, start, as_of), MEMBERSHIP, "membership table")
+
+
+def membership_report(
+    history: pit.Membership, prices: pd.DataFrame, market: pd.DataFrame, start: str, as_of: str
+) -> dict[str, Any]:
+    """Members and members without a price on the last trading day of each month; tickers never priced.
+
+    Yahoo serves no prices for delisted companies: the members that fail, merge or go private drop
+    out of the rows, so some survivorship bias remains (docs/data_sources.md).
+    """
+    tickers = pit.all_tickers(history, start, as_of)
+    days = pd.Series(market["date"]).groupby(market["date"].dt.to_period("M")).max().to_numpy()
+    rows = pd.DataFrame({"ticker": np.repeat(tickers, len(days)), "date": np.tile(days, len(tickers))})
+    rows = rows[pit.member_mask(history, rows)]
+    priced = prices.loc[prices["adj_close"].notna(), ["ticker", "date"]].assign(priced=True)
+    rows = rows.merge(priced, on=["ticker", "date"], how="left")
+    counts = rows.assign(missing=rows["priced"].isna()).groupby("date")["missing"].agg(["size", "sum"])
+    never = sorted(set(tickers) - set(prices["ticker"]))
+    return {
+        "membership": history.source,
+        "repairs": list(history.repairs),
+        "tickers": len(tickers),
+        "tickers_with_prices": len(tickers) - len(never),
+        "tickers_without_prices": never,
+        "members_without_prices": {
+            str(day.date()): {"members": int(size), "without_prices": int(missing)} for day, (size, missing) in counts.iterrows()
+        },
+    }

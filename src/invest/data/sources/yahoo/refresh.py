@@ -47,6 +47,7 @@ from invest.errors import FetchError
 from invest.params import DataParams
 
 TickerFactory = Callable[[str], Any]
+NOT_FROM_YAHOO = "fundamentals from elsewhere (data.fundamentals)"
 
 
 class Refresh:
@@ -201,18 +202,24 @@ class Refresh:
     # ------------------------------------------------------------------ fundamentals, companies, macro
 
     def fetch_fundamentals(self, priced: set[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-        stored = self._existing(FUNDAMENTALS)
-        stored_companies = self._existing(COMPANIES)
+        """Statements (data.fundamentals: yahoo) and labels (data.sectors: yahoo); empty tables for what comes from elsewhere."""
+        statements_here = self.params.fundamentals_from == "yahoo"
+        labels_here = self.params.sectors_from == "yahoo"
+        for kind, here in (("statements", statements_here), ("info", labels_here)):
+            if not here:  # the stored table is not Yahoo's: ask again when it is wanted from Yahoo
+                self.log.forget_kind(kind)
+        stored = self._existing(FUNDAMENTALS) if statements_here else empty_table(FUNDAMENTALS)
+        stored_companies = self._existing(COMPANIES) if labels_here else empty_table(COMPANIES)
         latest = stored.groupby("ticker")["period_end"].max()
         known = set(stored_companies["ticker"])
         due, labels_due, skipped = [], [], Counter()
         for ticker in (t for t in self.tickers if t in priced):
-            why = self.log.statements_skip(ticker, latest.get(ticker))
+            why = self.log.statements_skip(ticker, latest.get(ticker)) if statements_here else NOT_FROM_YAHOO
             if why:
                 skipped[why] += 1
             else:
                 due.append(ticker)
-            if self.log.info_due(ticker, ticker in known, why is None):
+            if labels_here and self.log.info_due(ticker, ticker in known, why is None):
                 labels_due.append(ticker)
         rows, labels = [], []
         asked = [t for t in self.tickers if t in due or t in labels_due]

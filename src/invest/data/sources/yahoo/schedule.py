@@ -75,6 +75,9 @@ class FetchLog:
     def forget(self, ticker: str, kind: str) -> None:
         self.entries.pop((ticker, kind), None)
 
+    def forget_kind(self, kind: str) -> None:
+        self.entries = {key: entry for key, entry in self.entries.items() if key[1] != kind}
+
     def statements_skip(self, ticker: str, stored_latest: pd.Timestamp | None) -> str | None:
         """Why a ticker's statements need not be asked for at this as_of; None when they must be."""
         entry = self.get(ticker, "statements")
