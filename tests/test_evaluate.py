@@ -107,10 +107,26 @@ def test_stage_writes_flat_metrics_predictions_plots_and_report(tmp_path, small_
         assert key in summary
     assert {"lower_80", "upper_95", "mc_std", "confidence"} <= set(predictions.columns)
     assert "## Prediction intervals" in (tmp_path / "evaluation" / "report.md").read_text()
-    for name in ("ic_by_year.csv", "buckets.csv", "pred_vs_actual.csv", "coverage.csv"):
+    for name in ("ic_by_year.csv", "buckets.csv", "pred_vs_actual.csv", "coverage.csv", "portfolio.csv"):
         assert (tmp_path / "metrics" / "plots" / name).exists()
+    for key in (  # the portfolio backtest, every predictor through the same code (docs/portfolio.md)
+        "portfolio_model_top_net_excess_index_ann",
+        "portfolio_model_top_net_excess_index_lo",
+        "portfolio_model_long_short_net_mean_t",
+        "portfolio_ridge_top_net_excess_ew_hi",
+        "portfolio_oracle_top_turnover",
+        "portfolio_market_return_ann",
+        "portfolio_universe_return_ann",
+        "y2016_portfolio_model_top_net_excess_index",
+    ):
+        assert key in summary, key
+    assert {"fwd_ret_1m", "market_ret_1m", "model_member_0", "model_member_1"} <= set(predictions.columns)
+    curves = pd.read_csv(tmp_path / "metrics" / "plots" / "portfolio.csv")
+    assert {"date", "model", "ridge", "index", "equal_weighted"} <= set(curves.columns) and "zero" not in curves
+    assert (tmp_path / "evaluation" / "portfolio.png").stat().st_size > 1000
     report = (tmp_path / "evaluation" / "report.md").read_text()
     assert "**Summary.**" in report and "base rate" in report and "oracle" in report
+    assert "## What acting on the ranking would have earned" in report and "the equal-weighted universe by" in report
     for png in ("ic_by_year.png", "deciles.png", "pred_vs_actual.png"):
         assert (tmp_path / "evaluation" / png).read_bytes()[:4] == b"\x89PNG"
 

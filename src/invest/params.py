@@ -308,6 +308,11 @@ class EvaluateParams:
     n_jobs: int = 1
     backend: Literal["local", "ray"] = "local"
     ray_address: str = "auto"
+    top_k: int | None = None
+    top_quantile: float = 0.1
+    long_short_quantile: float = 0.1
+    cost_bps: float = 10.0
+    rebalance_months: int = 1
 
     def validate(self) -> None:
         _seed("evaluate.seed", self.seed)
@@ -324,6 +329,18 @@ class EvaluateParams:
         _check(2 <= self.n_buckets <= 100, "evaluate.n_buckets", "2 to 100", self.n_buckets)
         _check(1 <= self.n_jobs <= 1024, "evaluate.n_jobs", "1 to 1024 parallel jobs", self.n_jobs)
         _check(bool(self.ray_address.strip()), "evaluate.ray_address", "auto, or host:port of a Ray cluster", self.ray_address)
+        _check(
+            self.top_k is None or self.top_k >= 1, "evaluate.top_k", "an integer >= 1, or null to use top_quantile", self.top_k
+        )
+        _check(0 < self.top_quantile <= 1, "evaluate.top_quantile", "more than 0 and at most 1", self.top_quantile)
+        _check(
+            0 < self.long_short_quantile <= 0.5,
+            "evaluate.long_short_quantile",
+            "more than 0 and at most 0.5",
+            self.long_short_quantile,
+        )
+        _check(0 <= self.cost_bps <= 1000, "evaluate.cost_bps", "0 to 1000 (basis points)", self.cost_bps)
+        _check(self.rebalance_months in (1, 3, 6, 12), "evaluate.rebalance_months", "one of 1, 3, 6, 12", self.rebalance_months)
 
 
 @dataclass(frozen=True)

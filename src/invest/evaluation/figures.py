@@ -24,6 +24,23 @@ def write_plot_data(plot_dir: Path, evaluation: Evaluation, n_buckets: int) -> N
     scatter = frame[["date", "ticker", MODEL, "target"]].rename(columns={MODEL: "prediction"})
     write_csv(plot_dir / "pred_vs_actual.csv", scatter.assign(date=scatter["date"].dt.strftime("%Y-%m-%d")))
     write_csv(plot_dir / "coverage.csv", coverage_rows(evaluation.coverage))
+    if evaluation.portfolio is not None:
+        curves = cumulative_net(evaluation)
+        write_csv(plot_dir / "portfolio.csv", curves.assign(date=curves.index.strftime("%Y-%m-%d")).reset_index(drop=True))
+
+
+CONSTANT_PREDICTORS = ("zero", "historical_mean")  # the same prediction for every stock: their books are arbitrary picks
+
+
+def cumulative_net(evaluation: Evaluation) -> pd.DataFrame:
+    """Cumulative net return of each ranking predictor's long-only book, the index and the equal-weighted universe."""
+    results = evaluation.portfolio
+    curves = {name: result.monthly["top_net_cum"] for name, result in results.items() if name not in CONSTANT_PREDICTORS}
+    first = results[MODEL].monthly
+    curves |= {"index": first["market_cum"], "equal_weighted": first["universe_cum"]}
+    frame = pd.DataFrame(curves)
+    frame.index.name = "date"
+    return frame[[c for c in frame.columns if c != "date"]]
 
 
 def coverage_rows(coverage: pd.DataFrame | None) -> pd.DataFrame:
@@ -85,6 +102,21 @@ def write_figures(report_dir: Path, evaluation: Evaluation, n_buckets: int) -> l
     ax.set_title("Predicted vs realised")
     figures.append(("pred_vs_actual.png", "Predicted vs realised, every test row"))
     _save(fig, report_dir / figures[-1][0], plt)
+
+    if evaluation.portfolio is not None:
+        curves = cumulative_net(evaluation)
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        for name in curves.columns:
+            style = {"linewidth": 2.2, "color": "black"} if name == MODEL else {"linewidth": 1.0}
+            if name in ("index", "equal_weighted"):
+                style = {"linewidth": 1.4, "linestyle": "--"}
+            ax.plot(curves.index, 100 * curves[name], label=name, **style)
+        ax.axhline(0, color="grey", linewidth=0.6)
+        ax.set_ylabel("cumulative return, %")
+        ax.set_title("Long-only top book, monthly rebalanced, net of costs")
+        ax.legend(fontsize=7, ncol=2)
+        figures.append(("portfolio.png", "What acting on each ranking would have earned: cumulative net return"))
+        _save(fig, report_dir / figures[-1][0], plt)
     return figures
 
 

@@ -32,6 +32,7 @@ def write_report(report_dir: Path, evaluation: Evaluation, params: Params) -> No
     lines += _scores_section(evaluation)
     lines += _margins_section(evaluation)
     lines += _years_section(evaluation)
+    lines += _portfolio_section(evaluation, params)
     lines += _uncertainty_section(evaluation)
     lines += ["", "## Figures", ""] + [f"![{caption}]({name})" for name, caption in figures]
     lines += ["", "Metric definitions: docs/metrics.md.", ""]
@@ -136,6 +137,73 @@ def _years_section(evaluation: Evaluation) -> list[str]:
     for year, row in evaluation.by_year.iterrows():
         cells = " | ".join(_fmt(row[f"{name}_rank_ic"]) for name in names)
         lines.append(f"| {year} | {int(row['rows'])} | {cells} |")
+    return lines
+
+
+def _pct(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None or pd.isna(value) else f"{100 * value:+.{digits}f}%"
+
+
+def _excess_words(stats: dict, book: str, versus: str, name: str) -> str:
+    """'beat the index by +3.1% a year (95% interval +0.4% to +5.9%, significant)' or its opposite."""
+    ann, lo, hi = (stats.get(f"{book}_net_excess_{versus}_{key}") for key in ("ann", "lo", "hi"))
+    if ann is None or pd.isna(ann):
+        return f"cannot be compared with {name}"
+    verb = "beat" if ann > 0 else "trailed"
+    significant = lo is not None and hi is not None and (lo > 0 or hi < 0)
+    verdict = "significant" if significant else "not significant: the interval contains 0"
+    return f"{verb} {name} by {100 * abs(ann):.1f}% a year (95% interval {_pct(lo)} to {_pct(hi)}, {verdict})"
+
+
+def _every(months: int) -> str:
+    return "monthly" if months == 1 else f"every {months} months"
+
+
+def _portfolio_section(evaluation: Evaluation, params: Params) -> list[str]:
+    """What acting on each ranking would have earned, after costs, against the index and the equal-weighted universe."""
+    if evaluation.portfolio is None:
+        return []
+    settings, results = params.evaluate, evaluation.portfolio
+    model = results[MODEL].stats
+    size = f"top {settings.top_k}" if settings.top_k else f"top {settings.top_quantile:.0%}"
+    text = (
+        f"Buying the model's {size} stocks (equal weights, rebalanced {_every(settings.rebalance_months)}, "
+        f"{settings.cost_bps:g} bps per unit traded) returned {_pct(model.get('top_net_return_ann'))} a year net of costs over "
+        f"{int(model['months'])} months; it {_excess_words(model, 'top', 'index', 'the index')} and "
+        f"{_excess_words(model, 'top', 'ew', 'the equal-weighted universe')}. One-way turnover {_fmt(model.get('top_turnover'), 2)} "
+        f"a month, maximum drawdown {_pct(model.get('top_net_max_drawdown'))}. Its long-short book (top minus bottom "
+        f"{settings.long_short_quantile:.0%}) returned {_pct(model.get('long_short_net_mean_ann'))} a year net."
+    )
+    lines = ["", "## What acting on the ranking would have earned", "", text, ""]
+    lines += [
+        "| predictor | net return | − index | 95% interval | − equal-weighted | 95% interval | Sharpe | turnover | max drawdown | long-short net |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, result in results.items():
+        st = result.stats
+        lines.append(
+            f"| {name} | {_pct(st.get('top_net_return_ann'))} | {_pct(st.get('top_net_excess_index_ann'))} | "
+            f"[{_pct(st.get('top_net_excess_index_lo'))}, {_pct(st.get('top_net_excess_index_hi'))}] | "
+            f"{_pct(st.get('top_net_excess_ew_ann'))} | [{_pct(st.get('top_net_excess_ew_lo'))}, {_pct(st.get('top_net_excess_ew_hi'))}] | "
+            f"{_fmt(st.get('top_net_sharpe'), 2)} | {_fmt(st.get('top_turnover'), 2)} | {_pct(st.get('top_net_max_drawdown'))} | "
+            f"{_pct(st.get('long_short_net_mean_ann'))} |"
+        )
+    lines.append(
+        f"| index | {_pct(model.get('market_return_ann'))} | | | | | {_fmt(model.get('market_sharpe'), 2)} | | "
+        f"{_pct(model.get('market_max_drawdown'))} | |"
+    )
+    lines.append(
+        f"| equal-weighted universe | {_pct(model.get('universe_return_ann'))} | {_pct(model.get('universe_excess_index_ann'))} | | | | "
+        f"{_fmt(model.get('universe_sharpe'), 2)} | | {_pct(model.get('universe_max_drawdown'))} | |"
+    )
+    lines += [
+        "",
+        "Annualised; net of costs; intervals from a block bootstrap of monthly returns; definitions in docs/portfolio.md.",
+    ]
+    if any(name in results for name in ("zero", "historical_mean")):
+        lines.append(
+            "`zero` and `historical_mean` predict the same for every stock: their books are alphabetical picks, not signals."
+        )
     return lines
 
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from invest.evaluation import MODEL, ORACLE, metrics, uncertainty
+from invest.evaluation import MODEL, ORACLE, metrics, portfolio, uncertainty
+from invest.evaluation.portfolio import BacktestResult
 from invest.params import Params
 
 BASE_RATE_KEYS = (
@@ -60,6 +61,7 @@ class Evaluation:
     coverage: pd.DataFrame | None  # uncertainty.coverage_table (None without intervals)
     confidence: pd.DataFrame | None  # uncertainty.confidence_table
     members: pd.DataFrame | None = None  # index: member; rank_ic, mae of each network of the ensemble alone
+    portfolio: dict[str, BacktestResult] | None = None  # predictor -> its books' walk-forward backtest (docs/portfolio.md)
 
     @property
     def has_oracle(self) -> bool:
@@ -94,7 +96,17 @@ def evaluate_predictions(frame: pd.DataFrame, baselines: list[str], params: Para
         coverage=uncertainty.coverage_table(frame, params.train.interval_levels) if with_intervals else None,
         confidence=uncertainty.confidence_table(frame) if with_intervals else None,
         members=_members(frame, horizon),
+        portfolio=_backtests(frame, names, params),
     )
+
+
+def _backtests(frame: pd.DataFrame, names: list[str], params: Params) -> dict[str, BacktestResult] | None:
+    """Every predictor's portfolio backtest on the same months (frames without next-month returns: none)."""
+    if portfolio.RETURN not in frame or portfolio.MARKET not in frame:
+        return None
+    market = frame[portfolio.MARKET]  # the index's next month is one number per date; NaN on the last month
+    frame = frame.assign(**{portfolio.MARKET: market.groupby(frame["date"]).transform("first")})
+    return portfolio.compare_predictors(frame, names, portfolio.PortfolioSettings.from_params(params.evaluate))
 
 
 def _members(frame: pd.DataFrame, horizon: int) -> pd.DataFrame | None:

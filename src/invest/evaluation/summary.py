@@ -5,7 +5,8 @@ baseline and the oracle; the base rates; ``model_share_of_oracle_ic``;
 ``margin_vs_<baseline>_<rank_ic|mae>[_lo|_hi]``; interval coverage and width
 (``interval_80_coverage``, ``mc_interval_80_coverage``, ``y2021_interval_80_coverage``,
 ``vol1_interval_80_coverage`` ...); error by confidence quintile; a single network's scores over the
-ensemble's seeds (``model_members_rank_ic_mean``, ``_sd``); and per test year
+ensemble's seeds (``model_members_rank_ic_mean``, ``_sd``); the portfolio backtest
+(``portfolio_<predictor>_<book>_<statistic>``, docs/portfolio.md); and per test year
 ``y<year>_<predictor>_rank_ic``, ``y<year>_model_mae``, ``y<year>_rows``. Non-finite values are null.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from invest.evaluation import MODEL, ORACLE, uncertainty
+from invest.evaluation import MODEL, ORACLE, portfolio, uncertainty
 from invest.evaluation.scoring import Evaluation
 
 INTERVAL_KEY = {"calibrated": "interval", "mc_dropout": "mc_interval"}
@@ -43,7 +44,37 @@ def flatten(evaluation: Evaluation) -> dict[str, Any]:
     for year, row in evaluation.by_year.iterrows():
         for key, value in row.items():
             out[f"y{year}_{key}"] = int(value) if key == "rows" else value
+    if evaluation.portfolio is not None:
+        out |= portfolio_keys(evaluation.portfolio)
     return {key: _finite_or_none(value) for key, value in out.items()}
+
+
+# every predictor's books, compactly: what acting on its ranking earned after costs, against the index
+# and the equal-weighted universe (the network's books keep every statistic; docs/portfolio.md)
+PORTFOLIO_KEYS = tuple(
+    f"{book}_{key}"
+    for book in portfolio.STRATEGIES
+    for key in (
+        "net_return_ann", "net_sharpe", "net_max_drawdown", "turnover", "gross_excess_index_ann",
+        *(f"net_excess_{versus}_{stat}" for versus in ("index", "ew") for stat in ("ann", "lo", "hi", "t")),
+    )
+)  # fmt: skip
+
+
+def portfolio_keys(results: dict[str, portfolio.BacktestResult]) -> dict[str, float]:
+    """``portfolio_<predictor>_<book>_<statistic>`` (every statistic for the network, ``PORTFOLIO_KEYS`` for
+    the others), the benchmarks' and shared ones once, and the network's top book per test year."""
+    flat = portfolio.flatten(results)
+    prefixes = tuple(f"portfolio_{name}_" for name in results if name != MODEL)
+    out = {
+        key: value
+        for key, value in flat.items()
+        if not key.startswith(prefixes) or key.removeprefix(next(p for p in prefixes if key.startswith(p))) in PORTFOLIO_KEYS
+    }
+    for year, row in results[MODEL].by_year.iterrows():
+        for versus in ("index", "ew"):
+            out[f"y{year}_portfolio_model_top_net_excess_{versus}"] = row.get(f"top_net_excess_{versus}_ann")
+    return out
 
 
 def coverage_keys(table) -> dict[str, float]:

@@ -17,7 +17,7 @@ import pandas as pd
 from invest.data.features import label_column
 from invest.data.panel import Panel
 from invest.errors import ConfigError, DataError
-from invest.evaluation import MODEL, ORACLE, jobs, predictors
+from invest.evaluation import MODEL, ORACLE, jobs, portfolio, predictors
 from invest.evaluation.jobs import Job
 from invest.modelling.checkpoint import LoadedModel
 from invest.modelling.dataset import Arrays, load_arrays
@@ -138,6 +138,10 @@ def predictions_frame(panel: Panel, fold: predictors.Fold, values: dict) -> pd.D
         }
     )
     frame.insert(frame.columns.get_loc(MODEL) + 1, "market_return", raw - excess)
+    # next month's returns: what a monthly-rebalanced portfolio built on the ranking earns (docs/portfolio.md)
+    next_raw = snapshots[label_column("1m", "raw")].to_numpy()
+    frame[portfolio.RETURN] = next_raw
+    frame[portfolio.MARKET] = next_raw - snapshots[label_column("1m", "excess")].to_numpy()
     extra = values.get("extra")
     return frame if extra is None else pd.concat([frame, extra], axis=1)
 
