@@ -35,6 +35,8 @@ def test_latest_snapshot_of_every_ticker_sorted_by_prediction(trained, tmp_path,
     assert len(frame) == 12 and frame["ticker"].is_unique
     assert (frame["date"] == "2016-12-30").all()  # the newest snapshot: its 6m label is unknown, still scored
     assert frame["prediction"].is_monotonic_decreasing
+    assert frame["percentile"].iloc[0] == 100 and frame["percentile"].is_monotonic_decreasing  # rank within the date
+    assert frame["percentile"].iloc[-1] == pytest.approx(100 / 12)
     written = pd.read_csv(tmp_path / "out.csv")
     assert list(written["ticker"]) == list(frame["ticker"])
     np.testing.assert_allclose(written["prediction"], frame["prediction"], rtol=1e-5)

@@ -28,7 +28,7 @@ from invest.evaluation import metrics
 from invest.evaluation.scoring import score
 from invest.io import write_json
 from invest.modelling.checkpoint import LoadedModel, check_schema, load_model
-from invest.modelling.dataset import build_arrays
+from invest.modelling.dataset import arrays_for
 from invest.modelling.inference import predict
 from invest.params import Params
 
@@ -123,7 +123,7 @@ def score_rows(panel: Panel, a: LoadedModel, b: LoadedModel) -> tuple[pd.DataFra
     predictions = {}
     for slot, loaded in (("A", a), ("B", b)):
         target = loaded.checkpoint["target"]  # each model its own sequence length and scaler
-        arrays = build_arrays(panel, target["horizon"], target["kind"], int(target["seq_len"])).subset(rows)
+        arrays = arrays_for(panel, target).subset(rows)
         predictions[slot] = predict(loaded, arrays)["prediction"]
     chosen = snapshots.iloc[np.flatnonzero(rows)]
     horizon = ta["horizon"]

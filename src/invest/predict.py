@@ -5,9 +5,10 @@ newest in the store) is scored; tickers whose data stopped earlier (delisted) ar
 Tickers asked for by name are scored from their newest snapshot, however old. Columns of the CSV:
 
   ticker, date (the snapshot the inputs come from), prediction (forward return of the model's
-  horizon and kind, e.g. 1y excess), mc_std (Monte Carlo dropout spread, when sampled),
-  lower_<pct>/upper_<pct> (conformal intervals ``prediction ± q · max(mc_std, floor)``, when the
-  checkpoint holds ``intervals``), confidence (0 = least, 1 = most; when the checkpoint holds
+  horizon and kind, e.g. 1y excess), percentile (where the prediction ranks among every stock of
+  that date: 100 = the best, what a stock picker acts on), mc_std (Monte Carlo dropout spread, when sampled),
+  lower_<pct>/upper_<pct> (conformal intervals, built in log(1 + return) so they never fall below
+  -100% and lean like returns do, when the checkpoint holds ``intervals``), confidence (0 = least, 1 = most; when the checkpoint holds
   ``confidence``), each left empty (``n/a`` in the table) when the checkpoint lacks it.
 
 Intervals and confidence come from ``uncertainty.predict_with_uncertainty``, the same code the
@@ -32,7 +33,7 @@ from invest.errors import ConfigError, DataError
 from invest.evaluation.uncertainty import interval_columns, level_label, predict_with_uncertainty
 from invest.io import write_text
 from invest.modelling.checkpoint import check_schema, load_model
-from invest.modelling.dataset import build_arrays
+from invest.modelling.dataset import arrays_for
 from invest.modelling.inference import predict
 from invest.params import Params
 
@@ -59,7 +60,7 @@ def main(
     panel = load_panel(db_path)
     check_schema(checkpoint, panel.temporal_features, panel.static_features, str(db_path))
     target = checkpoint["target"]
-    arrays = build_arrays(panel, target["horizon"], target["kind"], int(target["seq_len"]))  # latest rows: NaN labels
+    arrays = arrays_for(panel, target)  # the latest rows have NaN labels
     dates, names = pd.DatetimeIndex(arrays.dates), np.asarray(arrays.tickers, dtype=object)
     every = select_rows(dates, names, None, as_of)
     in_store = stored_tickers(db_path)
@@ -78,6 +79,8 @@ def main(
     frame, levels = score(loaded, arrays.subset(every), intervals, mc_samples, params.train.seed)
     frame.insert(0, "date", dates[every].strftime("%Y-%m-%d"))
     frame.insert(0, "ticker", names[every])
+    # where each stock ranks among every stock of its date (100 = the best prediction), before any is picked
+    frame.insert(3, "percentile", 100 * frame.groupby("date")["prediction"].rank(pct=True))
     frame = frame.loc[np.isin(every, wanted)].astype({c: float for c in frame.columns if c not in ("ticker", "date")})
     frame = frame.sort_values(["prediction", "ticker"], ascending=[False, True], kind="mergesort").reset_index(drop=True)
 
@@ -186,12 +189,12 @@ def select_rows(
 def render(frame: pd.DataFrame, checkpoint: dict[str, Any], levels: list[float], mc_samples: int, has_intervals: bool) -> str:
     """An aligned table, best prediction first, returns in percent."""
     target = checkpoint["target"]
-    header = ["#", "ticker", "data date", f"predicted {target['horizon']} {target['kind']} return"]
+    header = ["#", "ticker", "data date", f"predicted {target['horizon']} {target['kind']} return", "percentile"]
     header += [f"{level_label(level)}% interval" for level in levels] or ["interval"]
     header.append("confidence")
     body = []
     for i, record in enumerate(frame.to_dict("records"), start=1):
-        cells = [str(i), str(record["ticker"]), str(record["date"]), _pct(record["prediction"])]
+        cells = [str(i), str(record["ticker"]), str(record["date"]), _pct(record["prediction"]), f"{record['percentile']:.0f}"]
         for level in levels:
             lower, upper = (names[0] for names in interval_columns([level]))
             bounds = (record[lower], record[upper])
@@ -201,7 +204,7 @@ def render(frame: pd.DataFrame, checkpoint: dict[str, Any], levels: list[float],
         value = record.get("confidence")
         cells.append(f"{value:.2f}" if value is not None and np.isfinite(value) else NA)
         body.append(cells)
-    right = {0, 3}
+    right = {0, 3, 4}
     widths = [max(len(r[i]) for r in (header, *body)) for i in range(len(header))]
     lines = [
         "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()

@@ -13,7 +13,7 @@ import torch
 
 from invest.data.panel import load_panel
 from invest.evaluation.model_card import write_card
-from invest.evaluation.uncertainty import CONFIDENCE_VERSION, CONFIDENCE_WEIGHTS, calibrate_model
+from invest.evaluation.uncertainty import CONFIDENCE_VERSION, CONFIDENCE_WEIGHTS, calibrate_model, expected_market
 from invest.io import atomic_dir, write_json
 from invest.modelling import distributed
 from invest.modelling.checkpoint import LoadedModel, save
@@ -81,7 +81,8 @@ def build_checkpoint(networks: list, panel, prepared: Prepared, params: Params, 
     checkpoint["metadata"] = meta
     loaded = LoadedModel.from_checkpoint(checkpoint, networks)
     validation = prepared.arrays.subset(prepared.masks["val"])
-    checkpoint["intervals"] = calibrate_model(loaded, validation, train.interval_levels, train.mc_samples, train.seed)
+    offset = expected_market(prepared.arrays.subset(prepared.masks["train"]), train.target)
+    checkpoint["intervals"] = calibrate_model(loaded, validation, train.interval_levels, train.mc_samples, train.seed, offset)
     checkpoint["confidence"] = {"weights": dict(CONFIDENCE_WEIGHTS), "version": CONFIDENCE_VERSION}
     return checkpoint
 

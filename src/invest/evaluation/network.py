@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from invest.evaluation import MODEL
 from invest.evaluation.predictors import Fold, Prediction, register
-from invest.evaluation.uncertainty import calibrate_model, predict_with_uncertainty
+from invest.evaluation.uncertainty import calibrate_model, expected_market, predict_with_uncertainty
 from invest.modelling.checkpoint import LoadedModel
 from invest.modelling.ensemble import checkpoint_core, fit_members
 
@@ -19,9 +19,9 @@ def network(fold: Fold) -> Prediction:
         members = fold.members if fold.members is not None else fit_members(fold.prepared, params, fold.device)[0]
         core = checkpoint_core(members, fold.prepared, fold.temporal_features, fold.static_features, fold.schema_version, params)
         loaded = LoadedModel.from_checkpoint(core, members)
-        calibration = calibrate_model(
-            loaded, fold.arrays.subset(fold.val), params.interval_levels, params.mc_samples, params.seed
-        )
+        offset = expected_market(fold.arrays.subset(fold.train), params.target)
+        validation = fold.arrays.subset(fold.val)
+        calibration = calibrate_model(loaded, validation, params.interval_levels, params.mc_samples, params.seed, offset)
     else:
         loaded, calibration = fold.loaded, fold.loaded.checkpoint["intervals"]
     scored = predict_with_uncertainty(loaded, fold.arrays.subset(fold.test_rows), calibration, params.mc_samples, params.seed)

@@ -87,41 +87,77 @@ def scale_floor(calibration_std: np.ndarray) -> float:
     return float(np.quantile(positive, MIN_SCALE_QUANTILE)) if len(positive) else 1e-6
 
 
-def calibrate(target: np.ndarray, prediction: np.ndarray, std: np.ndarray, levels: Sequence[float]) -> dict:
-    """The calibration a checkpoint stores: conformal quantiles per level and the σ floor used."""
+def calibrate(target: np.ndarray, prediction: np.ndarray, std: np.ndarray, levels: Sequence[float], offset: float = 0.0) -> dict:
+    """The calibration a checkpoint stores: conformal quantiles per level in log-return space, the σ floor
+    and the ``offset`` that turns an excess return into a raw one (the expected market move; 0 for raw)."""
     known = np.isfinite(target) & np.isfinite(prediction) & np.isfinite(std)
-    floor = scale_floor(std[known])
-    quantiles = fit_conformal(np.abs(target[known] - prediction[known]), std[known], levels, min_scale=floor)
+    z_target, _ = _to_log(target[known], 0.0, offset)
+    z_prediction, scale = _to_log(prediction[known], std[known], offset)
+    floor = scale_floor(scale)
+    quantiles = fit_conformal(np.abs(z_target - z_prediction), scale, levels, min_scale=floor)
     return {
         "levels": list(levels),
         "quantiles": {str(level): float(q) for level, q in quantiles.items()},
         "min_scale": floor,
         "n_calibration": int(known.sum()),
+        "space": LOG_SPACE,
+        "offset": float(offset),
     }
 
 
-def calibrate_model(loaded: LoadedModel, arrays: Arrays, levels: list[float], mc_samples: int, seed: int = 0) -> dict:
+def expected_market(arrays: Arrays, kind: str) -> float:
+    """The offset of excess-return intervals: the training rows' mean market move over the horizon."""
+    if kind != "excess":
+        return 0.0
+    moves = arrays.market[np.isfinite(arrays.market)]
+    return float(moves.mean()) if len(moves) else 0.0
+
+
+def calibrate_model(
+    loaded: LoadedModel, arrays: Arrays, levels: list[float], mc_samples: int, seed: int = 0, offset: float = 0.0
+) -> dict:
     """Conformal calibration of ``loaded`` on the labelled rows of ``arrays`` (an embargoed block)."""
     out = predict(loaded, arrays, mc_samples=max(mc_samples, 2), seed=seed)
-    calibration = calibrate(arrays.target, out["prediction"], out["mc_std"], levels)
+    calibration = calibrate(arrays.target, out["prediction"], out["mc_std"], levels, offset)
     calibration["mc_samples"] = max(mc_samples, 2)
     return calibration
 
 
 # ---------------------------------------------------------------------------- prediction
 
+LOG_SPACE = "log1p"  # intervals live in log(1 + raw return): skewed like returns, never below -100%
+FLOOR = 0.01  # 1 + raw return is floored here before the log (a 99% loss): a scale, not a claim
+
+
+def _to_log(value: np.ndarray, std: np.ndarray | float, offset: float) -> tuple[np.ndarray, np.ndarray]:
+    """log(1 + raw return) and the scale there (delta method: σ / (1 + raw return))."""
+    level = np.maximum(1.0 + value + offset, FLOOR)
+    return np.log(level), np.asarray(std) / level
+
 
 def intervals(prediction: np.ndarray, std: np.ndarray, calibration: dict) -> pd.DataFrame:
-    """Calibrated (``lower_80`` ...) and raw MC-dropout (``mc_lower_80`` ...) bounds, per level."""
-    scale = np.maximum(std, calibration["min_scale"])
+    """Calibrated (``lower_80`` ...) and raw MC-dropout (``mc_lower_80`` ...) bounds, per level.
+
+    Built in log(1 + raw return) and mapped back, so a raw return's bound never falls below -100%
+    (an excess return's below -100% minus the expected market move) and the upper side is wider,
+    as returns are skewed. Calibrations written before log space (no ``space``) stay symmetric.
+    """
     out = {}
+    log_space = calibration.get("space") == LOG_SPACE
+    offset = float(calibration.get("offset", 0.0))
+    z, z_std = _to_log(prediction, std, offset) if log_space else (prediction, std)
+    scale = np.maximum(z_std, calibration["min_scale"])
+
+    def back(value: np.ndarray) -> np.ndarray:
+        return np.exp(value) - 1.0 - offset if log_space else value
+
     for level in calibration["levels"]:
         (lower,), (upper,) = interval_columns([level])
         q = calibration["quantiles"][str(level)]
-        out[lower], out[upper] = prediction - q * scale, prediction + q * scale
+        out[lower], out[upper] = back(z - q * scale), back(z + q * scale)
         (mc_lower,), (mc_upper,) = interval_columns([level], KINDS["mc_dropout"])
-        z = GAUSSIAN_Z.get(level) or _z(level)
-        out[mc_lower], out[mc_upper] = prediction - z * std, prediction + z * std
+        gauss = GAUSSIAN_Z.get(level) or _z(level)
+        out[mc_lower], out[mc_upper] = back(z - gauss * z_std), back(z + gauss * z_std)
     return pd.DataFrame(out)
 
 

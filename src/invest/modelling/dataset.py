@@ -22,9 +22,12 @@ class Arrays:
     target: np.ndarray  # [N], NaN where the future is unknown
     dates: np.ndarray  # [N] datetime64
     tickers: np.ndarray  # [N] str
+    market: np.ndarray  # [N] the index's return over the label's horizon (raw minus excess), NaN where unknown
 
     def subset(self, mask: np.ndarray) -> Arrays:
-        return Arrays(self.past[mask], self.static[mask], self.target[mask], self.dates[mask], self.tickers[mask])
+        return Arrays(
+            self.past[mask], self.static[mask], self.target[mask], self.dates[mask], self.tickers[mask], self.market[mask]
+        )
 
     def __len__(self) -> int:
         return len(self.target)
@@ -38,6 +41,7 @@ def build_arrays(panel: Panel, horizon: str, target: str, seq_len: int, shift_mo
     """
     snapshots = panel.snapshots
     label = snapshots[label_column(horizon, target)].to_numpy(dtype=float, copy=True)
+    market = (snapshots[label_column(horizon, "raw")] - snapshots[label_column(horizon, "excess")]).to_numpy(dtype=float)
     monthly = panel.monthly
     temporal = monthly[panel.temporal_features].to_numpy(dtype=np.float32)
     position = pd.Series(np.arange(len(monthly)), index=pd.MultiIndex.from_frame(monthly[["ticker", "date"]]))
@@ -60,7 +64,7 @@ def build_arrays(panel: Panel, horizon: str, target: str, seq_len: int, shift_mo
     static = static_frame[panel.static_features].to_numpy(dtype=np.float32, copy=True)
     if shift_months:
         label = np.where(available, label, np.nan)
-    return Arrays(past, static, label, snapshots["date"].to_numpy(), snapshots["ticker"].to_numpy())
+    return Arrays(past, static, label, snapshots["date"].to_numpy(), snapshots["ticker"].to_numpy(), market)
 
 
 def _shift(frame: pd.DataFrame, months: int) -> pd.DataFrame:
