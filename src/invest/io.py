@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -115,8 +116,23 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def write_json(path: str | os.PathLike[str], data: Any) -> None:
-    write_text(path, json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
+SIGNIFICANT_DIGITS = 6  # written numbers: a rerun that moves the 10th digit changes no file and no metrics diff
+
+
+def stable_numbers(data: Any) -> Any:
+    """Floats rounded to 6 significant digits and -0.0 made 0.0, in nested dicts and lists."""
+    if isinstance(data, float):
+        return float(f"{data:.{SIGNIFICANT_DIGITS}g}") + 0.0 if math.isfinite(data) else data
+    if isinstance(data, dict):
+        return {key: stable_numbers(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [stable_numbers(value) for value in data]
+    return data
+
+
+def write_json(path: str | os.PathLike[str], data: Any, sort_keys: bool = True) -> None:
+    """JSON with stable numbers (``stable_numbers``; keys sorted unless told), written atomically."""
+    write_text(path, json.dumps(stable_numbers(data), indent=2, sort_keys=sort_keys, allow_nan=False) + "\n")
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
@@ -129,6 +145,8 @@ def read_json(path: str | os.PathLike[str]) -> Any:
 
 
 def write_csv(path: str | os.PathLike[str], frame: Any) -> None:
-    """A pandas frame as CSV (6 significant digits, Unix line ends), written atomically."""
+    """A pandas frame as CSV (6 significant digits, no -0, Unix line ends), written atomically."""
+    floats = frame.select_dtypes("float").columns
+    frame = frame.assign(**{column: frame[column] + 0.0 for column in floats})  # -0.0 + 0.0 is 0.0
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
