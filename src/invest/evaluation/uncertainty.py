@@ -44,6 +44,10 @@ MIN_SCALE_QUANTILE = 0.05  # floor σ at the 5th percentile of calibration σ, s
 KINDS = {"calibrated": "", "mc_dropout": "mc_"}  # interval kind -> column prefix
 
 
+LOG_SPACE = "log1p"  # intervals live in log(1 + raw return): skewed like returns, never below -100%
+FLOOR = 0.01  # 1 + raw return is floored here before the log (a 99% loss): a scale, not a claim
+
+
 def level_label(level: float) -> str:
     """Column suffix for a level: 0.8 -> "80", 0.975 -> "97.5"."""
     return f"{level * 100:.6g}"
@@ -87,12 +91,23 @@ def scale_floor(calibration_std: np.ndarray) -> float:
     return float(np.quantile(positive, MIN_SCALE_QUANTILE)) if len(positive) else 1e-6
 
 
-def calibrate(target: np.ndarray, prediction: np.ndarray, std: np.ndarray, levels: Sequence[float], offset: float = 0.0) -> dict:
-    """The calibration a checkpoint stores: conformal quantiles per level in log-return space, the σ floor
-    and the ``offset`` that turns an excess return into a raw one (the expected market move; 0 for raw)."""
+def calibrate(
+    target: np.ndarray,
+    prediction: np.ndarray,
+    std: np.ndarray,
+    levels: Sequence[float],
+    offset: float = 0.0,
+    space: str = LOG_SPACE,
+) -> dict:
+    """The calibration a checkpoint stores: conformal quantiles per level in log-return space (``space``
+    "linear": in returns, as before; kept to measure the two side by side), the σ floor and the ``offset``
+    that turns an excess return into a raw one (the expected market move; 0 for raw)."""
     known = np.isfinite(target) & np.isfinite(prediction) & np.isfinite(std)
-    z_target, _ = _to_log(target[known], 0.0, offset)
-    z_prediction, scale = _to_log(prediction[known], std[known], offset)
+    if space == LOG_SPACE:
+        z_target, _ = _to_log(target[known], 0.0, offset)
+        z_prediction, scale = _to_log(prediction[known], std[known], offset)
+    else:
+        z_target, z_prediction, scale = target[known], prediction[known], std[known]
     floor = scale_floor(scale)
     quantiles = fit_conformal(np.abs(z_target - z_prediction), scale, levels, min_scale=floor)
     return {
@@ -100,7 +115,7 @@ def calibrate(target: np.ndarray, prediction: np.ndarray, std: np.ndarray, level
         "quantiles": {str(level): float(q) for level, q in quantiles.items()},
         "min_scale": floor,
         "n_calibration": int(known.sum()),
-        "space": LOG_SPACE,
+        "space": space,
         "offset": float(offset),
     }
 
@@ -124,9 +139,6 @@ def calibrate_model(
 
 
 # ---------------------------------------------------------------------------- prediction
-
-LOG_SPACE = "log1p"  # intervals live in log(1 + raw return): skewed like returns, never below -100%
-FLOOR = 0.01  # 1 + raw return is floored here before the log (a 99% loss): a scale, not a claim
 
 
 def _to_log(value: np.ndarray, std: np.ndarray | float, offset: float) -> tuple[np.ndarray, np.ndarray]:
