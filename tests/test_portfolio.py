@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
@@ -200,6 +200,7 @@ def test_schedule_restarts_after_a_gap_in_the_dates() -> None:
     st.sampled_from([1, 3, 6, 12]),
     st.integers(0, 10_000),
 )
+@example(n_stocks=2, n_months=12, rebalance_months=6, seed=2098)  # a drifted long-short book that lost everything
 def test_book_invariants(n_stocks: int, n_months: int, rebalance_months: int, seed: int) -> None:
     """Long-only weights sum to 1 when invested, one-way turnover stays in [0, 1], costs never help."""
     frame = panel(n_stocks=n_stocks, n_months=n_months, seed=seed)
@@ -265,6 +266,28 @@ def test_held_stock_with_unknown_return_earns_zero_and_moves_to_cash() -> None:
     assert result.monthly["top_names"].tolist() == [2, 2, 1]
     assert result.stats["top_unknown_held"] == 1
     assert result.monthly["top_turnover"].tolist() == [0.5, 0.0, 0.0]  # the move to cash is not a trade
+
+
+def test_a_book_that_loses_all_its_capital_books_minus_100_percent_and_stays_worthless() -> None:
+    months = ["2020-01-31", "2020-02-29", "2020-03-31", "2020-04-30"]
+    frame = rows(
+        {
+            "date": [m for m in months for _ in range(2)],
+            "ticker": ["A", "B"] * 4,
+            "pred": [0.3, 0.1] * 4,
+            "fwd_ret_1m": [-0.6, 0.6, 0.1, 0.0, 0.1, 0.0, 0.1, 0.0],  # long A falls 60%, short B rises 60%
+            "market_ret_1m": [0.0] * 8,
+        }
+    )
+    settings = PortfolioSettings(top_k=1, long_short_quantile=0.5, rebalance_months=3, cost_bps=10, bootstrap_samples=20)
+    result = run_backtest(frame, "pred", settings)
+    m = result.monthly
+    assert m["long_short_gross"].tolist() == pytest.approx([-1.0, 0.0, 0.0, 0.1])  # -120% capped; then cash
+    assert m["long_short_net"].tolist()[:3] == [-1.0, 0.0, 0.0]  # the cost cannot take more than everything
+    assert (m["long_short_net_cum"] == -1.0).all()
+    assert result.stats["long_short_wiped_out"] == 1 and result.stats["top_wiped_out"] == 0
+    assert result.stats["long_short_net_return_ann"] == -1.0
+    assert m["top_gross"].tolist() == pytest.approx([-0.6, 0.1, 0.1, 0.1])
 
 
 def test_ties_are_broken_by_ticker_and_do_not_depend_on_row_order() -> None:

@@ -182,7 +182,8 @@ def simulate(
     Weights w are set at a rebalance (from the drifted weights of the previous month) or
     carried as drifted; the month's gross return is w . r and the weights then drift to
     w (1 + r) / (1 + w . r). A held stock whose return is unknown earns ``missing_return``
-    (0 if None) and its value moves to cash (weight 0) at the month end.
+    (0 if None) and its value moves to cash (weight 0) at the month end. A month that loses
+    all the capital (1 + w . r <= 0) books -100% and leaves the book in cash, worth nothing.
     """
     fill = 0.0 if settings.missing_return is None else float(settings.missing_return)
     known = np.isfinite(panel.returns)  # [T, N]
@@ -191,7 +192,7 @@ def simulate(
     n_months, n_stocks = returns.shape
     gross, traded, names = np.zeros(n_months), np.zeros(n_months), np.zeros(n_months, dtype=int)
     drifted = np.zeros(n_stocks)  # the book starts in cash
-    counts, positions = {"tie_break_dates": 0, "unknown_held": 0}, []
+    counts, positions = {"tie_break_dates": 0, "unknown_held": 0, "wiped_out": 0}, []
     for t in range(n_months):
         if panel.rebalance[t]:
             weights, tie = target_weights(prediction[t], allowed[t] & np.isfinite(prediction[t]), strategy, settings)
@@ -200,13 +201,14 @@ def simulate(
         else:
             weights = drifted
         gross[t] = weights @ returns[t]
-        if 1.0 + gross[t] <= 0:
-            raise DataError(
-                f"portfolio backtest: the {strategy} book lost everything in the month from {panel.dates[t].date()}; check {RETURN} there"
-            )
         unknown = (weights != 0) & ~known[t]
         counts["unknown_held"] += int(unknown.sum())
-        drifted = np.where(unknown, 0.0, weights * (1.0 + returns[t]) / (1.0 + gross[t]))
+        if 1.0 + gross[t] <= 0:  # e.g. a drifted long-short book whose short leg ran away: the capital is gone
+            gross[t] = -1.0
+            counts["wiped_out"] += 1
+            drifted = np.zeros(n_stocks)
+        else:
+            drifted = np.where(unknown, 0.0, weights * (1.0 + returns[t]) / (1.0 + gross[t]))
         names[t] = int((weights != 0).sum())
         held = np.flatnonzero(weights)
         positions.append(
@@ -225,7 +227,7 @@ def simulate(
     monthly = pd.DataFrame(
         {
             f"{strategy}_gross": gross,
-            f"{strategy}_net": gross - cost,
+            f"{strategy}_net": np.maximum(gross - cost, -1.0),  # limited liability: no more than all is lost
             f"{strategy}_turnover": 0.5 * traded,
             f"{strategy}_cost": cost,
             f"{strategy}_names": names,
@@ -300,3 +302,16 @@ def flatten(results: dict[str, BacktestResult], prefix: str = "portfolio") -> di
             shared = key in SHARED_KEYS or key.startswith(("market_", "universe_"))
             out[f"{prefix}_{key}" if shared else f"{prefix}_{name}_{key}"] = value
     return out
+
+
+def paired_difference(a: BacktestResult, b: BacktestResult, settings: PortfolioSettings, book: str = "top") -> dict[str, float]:
+    """B − A in the net monthly return of one book, annualised, on the months both were evaluated:
+    the Newey-West t and a block-bootstrap 95% interval (``diff``, ``t``, ``ci_low``, ``ci_high``)."""
+    joined = a.monthly[[f"{book}_net"]].join(b.monthly[[f"{book}_net"]], lsuffix="_a", rsuffix="_b", how="inner").dropna()
+    d = (joined[f"{book}_net_b"] - joined[f"{book}_net_a"]).to_numpy(dtype=float)
+    if d.size < 2:
+        return {"diff": float("nan"), "t": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "months": int(d.size)}
+    draws = portfolio_stats.block_indices(d.size, settings.block_months, settings.bootstrap_samples, settings.seed)
+    lags = portfolio_stats.newey_west_lags(d.size, settings.rebalance_months)
+    stats = portfolio_stats.excess(d, lags, draws)
+    return {"diff": stats["ann"], "t": stats["t"], "ci_low": stats["lo"], "ci_high": stats["hi"], "months": int(d.size)}
