@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import subprocess
@@ -105,8 +106,12 @@ def make_dvc_repo(path: Path, params: dict | None = None) -> Path:
     return path
 
 
-def run(args: list[str], cwd: Path, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+def run(
+    args: list[str], cwd: Path, check: bool = True, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """``args`` in ``cwd`` (environment: this one plus ``env``); a failure raises with its output."""
+    full_env = {**os.environ, **env} if env else None
+    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
@@ -139,6 +144,7 @@ def run_evaluate(params: params_module.Params, db: Path, model: Path, out_dir: P
         db_path=db,
         model_path=model,
         metrics_path=out_dir / "eval.json",
+        headline_path=out_dir / "headline.json",
         predictions_path=out_dir / "predictions.csv",
         plots_dir=out_dir / "plots",
         report_dir=report_dir,

@@ -11,9 +11,12 @@ from invest.errors import DataError
 from invest.params import from_dict
 
 PARAMS = from_dict(TINY_PARAMS)
+NUMBER = r"[+-]?\d+\.\d+%?"
 VERDICT = re.compile(
-    r"^(A|B) better by \d\.\d{3} ± \d\.\d{3} rank IC$"
-    r"|^no significant difference \(B − A = [+-]\d\.\d{3} ± \d\.\d{3} rank IC\)$"
+    rf"^(rank IC|MAE|top-book net return a year): "
+    rf"((A|B) better by \d+\.\d+%? \(95% interval {NUMBER} to {NUMBER}; significant\)"
+    rf"|no significant difference \(B − A = {NUMBER}, 95% interval {NUMBER} to {NUMBER}\)"
+    rf"|no verdict \(undefined on these rows\))$"
 )
 
 
@@ -41,10 +44,13 @@ def test_two_models_side_by_side_with_a_verdict(models, tmp_path, capsys):
         assert set(result[side]) >= {"rank_ic", "mae", "hit_rate"}
     assert result["margin"]["rank_ic"]["diff"] == pytest.approx(result["b_metrics"]["rank_ic"] - result["a_metrics"]["rank_ic"])
     assert result["margin"]["mae"]["diff"] == pytest.approx(result["b_metrics"]["mae"] - result["a_metrics"]["mae"])
-    assert VERDICT.match(result["verdict"]), result["verdict"]
+    assert [line.split(":")[0] for line in result["verdicts"]] == ["rank IC", "MAE", "top-book net return a year"]
+    for line in result["verdicts"]:
+        assert VERDICT.match(line), line
+    assert result["margin"]["portfolio"]["months"] == result["dates"]
     out = capsys.readouterr().out
     assert "rank IC" in out and "MAE" in out and "hit rate" in out
-    assert out.rstrip().splitlines()[-1] == f"verdict: {result['verdict']}"
+    assert out.rstrip().splitlines()[-3:] == [f"verdict, {line}" for line in result["verdicts"]]
     assert (tmp_path / "cmp.json").exists()
 
 
@@ -52,7 +58,8 @@ def test_a_model_against_itself_is_no_difference(models):
     db, paths = models
     result = compare.main(PARAMS, db, str(paths["a"]), str(paths["a"]), echo=False)
     assert result["margin"]["rank_ic"]["diff"] == 0
-    assert result["verdict"].startswith("no significant difference")
+    assert result["margin"]["portfolio"]["diff"] == 0
+    assert all(": no significant difference" in line for line in result["verdicts"]), result["verdicts"]
 
 
 def test_rows_start_after_the_later_test_start(models):
@@ -89,4 +96,4 @@ def test_the_command_line_exits_0_and_prints_the_verdict(models, tmp_path, monke
         cli.main()
     except SystemExit as exc:
         assert not exc.code
-    assert "verdict: " in capsys.readouterr().out
+    assert "verdict, rank IC: " in capsys.readouterr().out

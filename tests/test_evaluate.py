@@ -129,6 +129,18 @@ def test_stage_writes_flat_metrics_predictions_plots_and_report(tmp_path, small_
     assert "## What acting on the ranking would have earned" in report and "the equal-weighted universe by" in report
     for png in ("ic_by_year.png", "deciles.png", "pred_vs_actual.png"):
         assert (tmp_path / "evaluation" / png).read_bytes()[:4] == b"\x89PNG"
+    years = pd.read_csv(tmp_path / "metrics" / "plots" / "ic_by_year.csv")
+    assert "model" in set(years["predictor"]) and not {"zero", "historical_mean"} & set(years["predictor"])  # drawn only
+    bins = pd.read_csv(tmp_path / "metrics" / "plots" / "pred_vs_actual.csv")
+    assert bins["rows"].sum() == predictions["target"].notna().sum() and bins["prediction"].is_monotonic_increasing
+    assert (bins["q10_realised"] <= bins["q50_realised"]).all() and (bins["q50_realised"] <= bins["q90_realised"]).all()
+    headline = json.loads((tmp_path / "metrics" / "headline.json").read_text())
+    assert list(headline) == ["rank_ic", "margin", "mae_vs_0", "cov_95", "excess"]
+    assert headline["rank_ic"] == round(summary["model_rank_ic"], 3)
+    ranking = [name for name in predictors.baseline_names() if summary[f"margin_vs_{name}_rank_ic"] is not None]
+    best = max(ranking, key=lambda name: summary[f"{name}_rank_ic"])
+    assert headline["margin"] == round(summary[f"margin_vs_{best}_rank_ic"], 3)
+    assert headline["mae_vs_0"] == round(summary["model_mae"] - summary["zero_mae"], 3)
 
 
 def test_single_split_mode_scores_the_trained_checkpoint(tmp_path, small_store, monkeypatch):
@@ -171,5 +183,6 @@ def test_a_registered_predictor_is_scored_everywhere(tmp_path, small_store, smal
     card = json.loads((tmp_path / "model_card.json").read_text())
     assert "contrarian" in card["evaluation"]["baselines"] and "contrarian" in card["evaluation"]["margins"]
     report = (tmp_path / "evaluation" / "report.md").read_text()
-    assert "| contrarian |" in report and "contrarian" in report.splitlines()[2]  # the headline judges it too
+    head = report.split("\n## ")[0]
+    assert "| contrarian |" in report and "- **contrarian**: rank IC: " in head  # the headline judges it too
     assert "contrarian" not in predictors.registered()

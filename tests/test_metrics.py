@@ -251,11 +251,21 @@ def test_paired_margin_verdicts() -> None:
     frame = make_frame(n_dates=36, n_tickers=30, noise=1.0)
     frame["noise"] = np.random.default_rng(5).normal(size=len(frame))
     better = m.paired_margin(frame, "noise", "prediction", block_months=6, n_samples=200, seed=0)
-    assert better["rank_ic"]["verdict"].startswith("B better by")
-    assert better["mae"]["verdict"].startswith("B better by")
+    assert better["rank_ic"]["significant"] and better["mae"]["significant"]
     assert better["mae"]["diff"] < 0 < better["rank_ic"]["diff"]
     worse = m.paired_margin(frame, "prediction", "noise", block_months=6, n_samples=200, seed=0)
-    assert worse["rank_ic"]["verdict"].startswith("A better by")
+    assert worse["rank_ic"]["significant"] and worse["rank_ic"]["ci_high"] < 0
     same = m.paired_margin(frame, "prediction", "prediction", block_months=6, n_samples=50, seed=0)
     assert same["rank_ic"]["diff"] == 0.0
-    assert same["verdict"].count("no significant difference") == 2
+    assert not same["rank_ic"]["significant"] and not same["mae"]["significant"]
+
+
+def test_verdict_names_the_winner_only_when_the_interval_excludes_zero() -> None:
+    assert m.verdict("rank IC", 0.05, 0.01, 0.09, True, "{:+.3f}") == (
+        "rank IC: B better by 0.050 (95% interval +0.010 to +0.090; significant)"
+    )
+    # lower is better for MAE: B's larger error makes A the winner
+    assert m.verdict("MAE", 0.02, 0.01, 0.03, False, "{:+.3f}").startswith("MAE: A better by 0.020")
+    assert m.verdict("MAE", -0.01, -0.03, 0.01, False, "{:+.3f}").startswith("MAE: no significant difference (B − A = -0.010")
+    assert m.verdict("rank IC", float("nan"), 0.0, 0.1, True) == "rank IC: no verdict (undefined on these rows)"
+    assert m.verdict("rank IC", None, None, None, True).endswith("no verdict (undefined on these rows)")

@@ -74,15 +74,42 @@ def test_push_then_pull_in_another_clone_needs_no_rerun(repo, tmp_path):
         assert (clone / output).read_bytes() == (repo / output).read_bytes(), output
 
 
+HEADLINE = ["rank_ic", "margin", "mae_vs_0", "cov_95", "excess"]
+
+
 def test_an_experiment_is_listed_and_diffable(repo):
     run(["dvc", "exp", "run", "-S", "train.epochs=3", "-n", "three-epochs"], repo)
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
     names = json.dumps(shown)
     assert "three-epochs" in names
-    diff = json.loads(run(["dvc", "metrics", "diff", "HEAD", "three-epochs", "--json"], repo).stdout)
-    assert diff["metrics/train.json"]["epochs_run"] == {"old": 2, "new": 3, "diff": 1}
+    diff = json.loads(run(["dvc", "metrics", "diff", "HEAD", "three-epochs", "--json", "--all"], repo).stdout)
+    assert list(diff) == ["metrics/headline.json"] and set(diff["metrics/headline.json"]) == set(HEADLINE)
+    detail = json.loads(
+        run(["dvc", "metrics", "diff", "HEAD", "three-epochs", "--json", "--targets", "metrics/train.json"], repo).stdout
+    )
+    assert detail["metrics/train.json"]["epochs_run"] == {"old": 2, "new": 3, "diff": 1}  # the detail: one target away
     params_diff = run(["dvc", "params", "diff", "HEAD", "three-epochs", "--json"], repo).stdout
     assert "train.epochs" in params_diff
+
+
+def test_the_comparison_screen_fits_120_columns(repo):
+    """`dvc exp show --only-changed` with three trials of a changed param: the metrics and the param whole."""
+    run(["git", "checkout", "--", "."], repo)  # the workspace an earlier `dvc exp run` left behind
+    run(["dvc", "checkout", "-q"], repo, check=False)
+    run(["dvc", "exp", "remove", "--all-commits"], repo)
+    for rate in ("0.0003", "0.003", "0.01"):
+        run(["dvc", "exp", "run", "-S", f"train.learning_rate={rate}"], repo)
+    wide = run(["dvc", "exp", "show", "--only-changed", "--no-pager"], repo, env={"COLUMNS": "400"}).stdout
+    columns = next(line for line in wide.splitlines() if "Experiment" in line).split()
+    # the model's hash (a dependency of evaluate) changes too; 32 characters nobody compares by eye
+    assert columns == ["Experiment", "Created", *HEADLINE, "train.learning_rate", "models/model.pt"], wide
+    header = next(line for line in wide.splitlines() if "Experiment" in line)
+    needed = header.index("train.learning_rate") + len("train.learning_rate") + 2
+    # on a later day DVC writes "Created" as "Nov 27, 2026", 4 characters more than today's "07:59 PM"
+    assert needed + 4 <= 120, wide
+    shown = run(["dvc", "exp", "show", "--only-changed", "--no-pager"], repo, env={"COLUMNS": "120"}).stdout
+    visible = next(line for line in shown.splitlines() if "Experiment" in line).split()
+    assert visible[: len(columns) - 1] == columns[:-1], shown  # only the hash may fold into "…"
 
 
 def test_editing_your_own_files_reruns_fetch_and_everything_after_it(tmp_path, small_tables):

@@ -278,7 +278,12 @@ def test_end_to_end_register_promote_fetch_predict_compare(tmp_path, monkeypatch
     code, out, err = invest(monkeypatch, capsys, repo, "compare", "v1.0.0", "v1.1.0")
     assert code == 0, err
     assert "A: v1.0.0" in out and "B: v1.1.0" in out
-    verdict = out.rstrip().splitlines()[-1]
-    assert verdict.startswith("verdict: ") and ("better by" in verdict or "no significant difference" in verdict)
+    verdicts = out.rstrip().splitlines()[-3:]
+    assert [line.split(":")[0] for line in verdicts] == [
+        "verdict, rank IC",
+        "verdict, MAE",
+        "verdict, top-book net return a year",
+    ]
+    assert all("better by" in line or "no significant difference" in line for line in verdicts), verdicts
     code, out, _ = invest(monkeypatch, capsys, repo, "models", "list")
     assert [line.split()[:2] for line in out.splitlines()[2:]] == [["v1.1.0", "-"], ["v1.0.0", "prod"]]

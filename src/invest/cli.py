@@ -107,7 +107,8 @@ def train(
 def evaluate(
     db: Annotated[Path, _path("SQLite store.")],
     model: Annotated[Path, _path("Checkpoint to evaluate.")],
-    metrics: Annotated[Path, _path("Flat metrics (JSON).")],
+    metrics: Annotated[Path, _path("Every metric, flat (JSON).")],
+    headline: Annotated[Path, _path("The few metrics `dvc exp show` compares (JSON).")],
     predictions: Annotated[Path, _path("One row per test prediction (CSV).")],
     plots: Annotated[Path, _path("Directory of the CSV files behind the DVC plots.")],
     report_dir: Annotated[Path, _path("Directory of report.md and its figures.")],
@@ -122,6 +123,7 @@ def evaluate(
         db_path=db,
         model_path=model,
         metrics_path=metrics,
+        headline_path=headline,
         predictions_path=predictions,
         plots_dir=plots,
         report_dir=report_dir,

@@ -24,13 +24,13 @@ import pandas as pd
 from invest.data.features import horizon_months, label_column
 from invest.data.panel import Panel, load_panel
 from invest.errors import DataError
-from invest.evaluation import metrics
+from invest.evaluation import metrics, portfolio
 from invest.evaluation.scoring import score
 from invest.io import write_json
 from invest.modelling.checkpoint import LoadedModel, check_schema, load_model
 from invest.modelling.dataset import arrays_for
 from invest.modelling.inference import predict
-from invest.params import Params
+from invest.params import EvaluateParams, Params
 
 
 @dataclass
@@ -90,8 +90,10 @@ def main(
         result[slot.lower() + "_metrics"] = side(frame, slot, horizon)
     margin = metrics.paired_margin(frame, "A", "B", settings.block_months, settings.bootstrap_samples, settings.seed)
     result["margin"] = {key: margin[key] for key in ("rank_ic", "mae") if key in margin}
+    result["margin"]["portfolio"] = portfolio_margin(frame, settings)
     result["n_ic_dates"] = margin.get("n_ic_dates", 0)
-    result["verdict"] = verdict(margin)
+    result["verdicts"] = verdicts(result["margin"])
+    result["verdict"] = "; ".join(result["verdicts"])
     result = _plain(result)
     if out_json is not None:
         write_json(out_json, result)
@@ -135,8 +137,11 @@ def score_rows(panel: Panel, a: LoadedModel, b: LoadedModel) -> tuple[pd.DataFra
             "market_return": (chosen[label_column(horizon, "raw")] - chosen[label_column(horizon, "excess")]).to_numpy(),
             "A": predictions["A"],
             "B": predictions["B"],
+            portfolio.RETURN: chosen[label_column("1m", "raw")].to_numpy(),
+            portfolio.MARKET: (chosen[label_column("1m", "raw")] - chosen[label_column("1m", "excess")]).to_numpy(),
         }
     )
+    frame[portfolio.MARKET] = frame.groupby("date")[portfolio.MARKET].transform("first")  # one index return a date
     return frame, test_start
 
 
@@ -146,16 +151,19 @@ def side(frame: pd.DataFrame, pred: str, horizon_months: int) -> dict[str, float
     return {key: scores[key] for key in ("rank_ic", "rank_ic_t_nw", "mae", "hit_rate", "excess_hit_rate")}
 
 
-def verdict(margin: dict[str, Any]) -> str:
-    """Plain words from the rank IC margin (the ranking is what the model is for)."""
-    ic = margin.get("rank_ic")
-    if not ic:
-        return "no verdict: rank IC is undefined on these rows (fewer than 5 names per date, or constant predictions)"
-    half = (ic["ci_high"] - ic["ci_low"]) / 2
-    if ic["significant"]:
-        winner = "B" if ic["diff"] > 0 else "A"
-        return f"{winner} better by {abs(ic['diff']):.3f} ± {half:.3f} rank IC"
-    return f"no significant difference (B − A = {ic['diff']:+.3f} ± {half:.3f} rank IC)"
+def portfolio_margin(frame: pd.DataFrame, settings: EvaluateParams) -> dict[str, float]:
+    """B − A in the net return of the long-only top book (monthly rebalanced, with costs), annualised."""
+    backtests = portfolio.compare_predictors(frame, ["A", "B"], portfolio.PortfolioSettings.from_params(settings))
+    return portfolio.paired_difference(backtests["A"], backtests["B"], portfolio.PortfolioSettings.from_params(settings))
+
+
+def verdicts(margin: dict[str, Any]) -> list[str]:
+    """A verdict on each metric: rank IC (the ranking), MAE (the level) and the portfolio (what acting on it earned)."""
+    out = []
+    for key, what, higher, fmt in metrics.VERDICT_METRICS:
+        m = margin.get(key) or {}
+        out.append(metrics.verdict(what, m.get("diff"), m.get("ci_low"), m.get("ci_high"), higher, fmt))
+    return out
 
 
 def render(result: dict[str, Any]) -> str:
@@ -173,7 +181,6 @@ def render(result: dict[str, Any]) -> str:
     table = [
         "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))) for r in rows
     ]
-    margin = result["margin"]
     lines = [
         f"A: {result['a']}",
         f"B: {result['b']}",
@@ -184,13 +191,7 @@ def render(result: dict[str, Any]) -> str:
         *table,
         "",
     ]
-    for key, name in (("rank_ic", "rank IC"), ("mae", "MAE")):
-        if key in margin:
-            m = margin[key]
-            ci = f"[{_fmt(m['ci_low'], 4)}, {_fmt(m['ci_high'], 4)}]"
-            flag = " (significant)" if m["significant"] else ""
-            lines.append(f"B − A {name}: {_fmt(m['diff'], 4, sign=True)}, 95% CI {ci}{flag}")
-    lines.append(f"verdict: {result['verdict']}")
+    lines += [f"verdict, {line}" for line in result["verdicts"]]
     return "\n".join(lines)
 
 

@@ -26,6 +26,7 @@ def main(
     db_path: str | os.PathLike[str],
     model_path: str | os.PathLike[str],
     metrics_path: str | os.PathLike[str],
+    headline_path: str | os.PathLike[str],
     predictions_path: str | os.PathLike[str],
     plots_dir: str | os.PathLike[str],
     report_dir: str | os.PathLike[str],
@@ -42,6 +43,7 @@ def main(
     evaluation = scoring.evaluate_predictions(frame, predictors.baseline_names(), params)
     flat = summary.flatten(evaluation)
     write_json(metrics_path, flat)
+    write_json(headline_path, summary.headline(flat, evaluation), sort_keys=False)
     complete_card(card_path, evaluation, loaded.checkpoint, params.evaluate)
     report.write_predictions(Path(predictions_path), frame)
     figures.write_plot_data(Path(plots_dir), evaluation, params.evaluate.n_buckets)

@@ -231,19 +231,11 @@ def block_bootstrap(
     return out
 
 
-def _compare(a: float, b: float, diffs: np.ndarray, alpha: float, higher_is_better: bool, what: str) -> dict[str, Any]:
-    """Point estimate, percentile CI and verdict for B − A."""
+def _compare(a: float, b: float, diffs: np.ndarray, alpha: float) -> dict[str, Any]:
+    """Point estimate and percentile CI of B − A; significant when the CI excludes 0."""
     lo, hi = (float(v) for v in np.nanquantile(diffs, [alpha / 2, 1 - alpha / 2]))
     a, b = float(a), float(b)
-    diff = b - a
-    significant = bool(lo > 0 or hi < 0)
-    b_better = (diff > 0) == higher_is_better
-    half = (hi - lo) / 2
-    if significant:
-        verdict = f"{'B' if b_better else 'A'} better by {abs(diff):.4g} ± {half:.2g} {what}"
-    else:
-        verdict = f"no significant difference in {what} (B−A = {diff:.4g}, {1 - alpha:.0%} CI [{lo:.4g}, {hi:.4g}])"
-    return {"a": a, "b": b, "diff": diff, "ci_low": lo, "ci_high": hi, "significant": significant, "verdict": verdict}
+    return {"a": a, "b": b, "diff": b - a, "ci_low": lo, "ci_high": hi, "significant": bool(lo > 0 or hi < 0)}
 
 
 def paired_margin(
@@ -256,7 +248,7 @@ def paired_margin(
     alpha: float = 0.05,
     target: str = "target",
 ) -> dict[str, Any]:
-    """B − A in mean rank IC and in MAE on the same rows, with date-block bootstrap CIs and verdicts.
+    """B − A in mean rank IC and in MAE on the same rows, with date-block bootstrap CIs (in words: ``verdict``).
 
     Same draws as ``block_bootstrap`` with the same seed, but computed from per-date sums,
     so it is fast. Dates where either IC is undefined are dropped from the IC part (then
@@ -270,13 +262,38 @@ def paired_margin(
     if len(ic):
         icd = (ic.iloc[:, 1] - ic.iloc[:, 0]).to_numpy()
         draws = block_indices(len(icd), block_months, n_samples, seed)
-        out["rank_ic"] = _compare(
-            float(ic.iloc[:, 0].mean()), float(ic.iloc[:, 1].mean()), icd[draws].mean(axis=1), alpha, True, "rank IC"
-        )
+        out["rank_ic"] = _compare(float(ic.iloc[:, 0].mean()), float(ic.iloc[:, 1].mean()), icd[draws].mean(axis=1), alpha)
     if len(per_date):
         ea, eb, n = (per_date[c].to_numpy(dtype=float) for c in ("ea", "eb", "n"))
         draws = block_indices(len(n), block_months, n_samples, seed)
         boot = (eb[draws].sum(axis=1) - ea[draws].sum(axis=1)) / n[draws].sum(axis=1)
-        out["mae"] = _compare(ea.sum() / n.sum(), eb.sum() / n.sum(), boot, alpha, False, "MAE")
-    out["verdict"] = "; ".join(f"{k}: {out[k]['verdict']}" for k in ("rank_ic", "mae") if k in out)
+        out["mae"] = _compare(ea.sum() / n.sum(), eb.sum() / n.sum(), boot, alpha)
     return out
+
+
+VERDICT_METRICS = (  # key in scoring's margins and compare's, words, higher is better, format
+    ("rank_ic", "rank IC", True, "{:+.3f}"),
+    ("mae", "MAE", False, "{:+.4f}"),
+    ("portfolio", "top-book net return a year", True, "{:+.1%}"),
+)
+
+
+def verdict(
+    what: str,
+    diff: float | None,
+    low: float | None,
+    high: float | None,
+    higher_is_better: bool,
+    fmt: str = "{:+.3f}",
+    names: tuple[str, str] = ("A", "B"),
+) -> str:
+    """One metric's verdict on B − A (``diff`` with its 95% interval) in plain words, marked significant
+    (the interval excludes 0) or not; ``names`` say what A and B are."""
+    a, b = names
+    if diff is None or low is None or high is None or not np.all(np.isfinite([diff, low, high])):
+        return f"{what}: no verdict (undefined on these rows)"
+    interval = f"95% interval {fmt.format(low)} to {fmt.format(high)}"
+    if low > 0 or high < 0:
+        winner = b if (diff > 0) == higher_is_better else a
+        return f"{what}: {winner} better by {fmt.format(abs(diff)).lstrip('+')} ({interval}; significant)"
+    return f"{what}: no significant difference ({b} − {a} = {fmt.format(diff)}, {interval})"

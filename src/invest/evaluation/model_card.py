@@ -144,7 +144,8 @@ def headline(evaluation: Evaluation, evaluate_params: Any = None) -> dict[str, A
         "margins": {
             name: {
                 metric: {"diff": row[metric], "ci_low": row[f"{metric}_lo"], "ci_high": row[f"{metric}_hi"]}
-                for metric in ("rank_ic", "mae")
+                for metric in ("rank_ic", "mae", "portfolio")
+                if metric in row.index
             }
             for name, row in evaluation.margins.iterrows()
         },

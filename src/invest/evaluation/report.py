@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from invest.evaluation import MODEL, ORACLE
+from invest.evaluation import MODEL, ORACLE, metrics
 from invest.evaluation.figures import coverage_rows, write_figures
 from invest.evaluation.scoring import Evaluation
 from invest.evaluation.uncertainty import level_label, mae_order
@@ -27,7 +27,7 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 def write_report(report_dir: Path, evaluation: Evaluation, params: Params) -> None:
     with output_errors(report_dir / "report.md"):  # a file named like the directory, no permission
         report_dir.mkdir(parents=True, exist_ok=True)
-    figures = write_figures(report_dir, evaluation, params.evaluate.n_buckets)
+    figures = write_figures(report_dir, evaluation, params)
     lines = ["# Evaluation report", "", headline(evaluation, params)]
     lines += _scores_section(evaluation)
     lines += _margins_section(evaluation)
@@ -40,24 +40,12 @@ def write_report(report_dir: Path, evaluation: Evaluation, params: Params) -> No
 
 
 def headline(evaluation: Evaluation, params: Params) -> str:
-    """The plain-words summary a reader sees first."""
-    scores, margins, rates = evaluation.scores, evaluation.margins, evaluation.base_rates
-    parts = []
-    for name in [b for b in evaluation.baselines if b not in RANKING_BASELINES_EXCLUDED]:
-        diff, lo, hi = (margins.loc[name, key] for key in ("rank_ic", "rank_ic_lo", "rank_ic_hi"))
-        if pd.isna(diff) or pd.isna(lo) or pd.isna(hi):
-            parts.append(f"cannot be compared with {name} on rank IC (undefined: constant predictions)")
-        elif lo > 0:
-            parts.append(f"beats {name} by {diff:.3f} rank IC (95% interval {lo:.3f} to {hi:.3f})")
-        elif hi < 0:
-            parts.append(f"loses to {name} by {-diff:.3f} rank IC (95% interval {-hi:.3f} to {-lo:.3f})")
-        else:
-            parts.append(f"is not distinguishable from {name} (rank IC margin {diff:.3f}, interval {lo:.3f} to {hi:.3f})")
-    frame, model = evaluation.frame, scores.loc[MODEL]
+    """The plain-words summary a reader sees first, then a verdict on every metric against every baseline."""
+    scores, frame, model = evaluation.scores, evaluation.frame, evaluation.scores.loc[MODEL]
     text = (
         f"**Summary.** Over {frame['date'].nunique()} test dates ({len(frame)} predictions, horizon {params.train.horizon}, "
         f"target {params.train.target} return) the model's mean rank IC is {_fmt(model['rank_ic'])} "
-        f"(t = {_fmt(model['rank_ic_t_nw'], 1)}, Newey-West); it " + "; it ".join(parts) + "."
+        f"(t = {_fmt(model['rank_ic_t_nw'], 1)}, Newey-West) and its MAE {_fmt(model['mae'])}."
     )
     if evaluation.has_oracle:
         oracle = scores.loc[ORACLE, "rank_ic"]
@@ -66,10 +54,25 @@ def headline(evaluation: Evaluation, params: Params) -> str:
             f"{100 * model['rank_ic'] / oracle:.0f}% of the achievable rank IC."
         )
     text += (
-        f" Its hit rate {_fmt(model['hit_rate'])} compares with a base rate of {_fmt(rates['base_rate'])} "
-        f"(a constant guess scores {_fmt(rates['best_constant_hit_rate'])})."
+        f" Its hit rate {_fmt(model['hit_rate'])} compares with a base rate of {_fmt(evaluation.base_rates['base_rate'])} "
+        f"(a constant guess scores {_fmt(evaluation.base_rates['best_constant_hit_rate'])})."
     )
-    return text + _coverage_sentence(evaluation.coverage)
+    text += _coverage_sentence(evaluation.coverage)
+    bullets = [f"- **{name}**: " + "; ".join(baseline_verdicts(evaluation, name)) + "." for name in evaluation.margins.index]
+    return "\n".join([text, "", "The model against each baseline (95% intervals from a block bootstrap):", "", *bullets])
+
+
+def baseline_verdicts(evaluation: Evaluation, name: str) -> list[str]:
+    """Rank IC, MAE and (where both rank) the top book's net return: the model against baseline ``name``."""
+    row, out = evaluation.margins.loc[name], []
+    for key, what, higher, fmt in metrics.VERDICT_METRICS:
+        if key == "mae" or name not in RANKING_BASELINES_EXCLUDED:
+            if key != "portfolio" or evaluation.portfolio is not None:
+                names = (name, "the model")
+                out.append(metrics.verdict(what, row.get(key), row.get(f"{key}_lo"), row.get(f"{key}_hi"), higher, fmt, names))
+    if name in RANKING_BASELINES_EXCLUDED:
+        out.append("no ranking to compare (it predicts the same for every stock)")
+    return out
 
 
 def _coverage_sentence(coverage: pd.DataFrame | None) -> str:
@@ -120,13 +123,15 @@ def _margins_section(evaluation: Evaluation) -> list[str]:
         "",
         "## Model minus baseline (bootstrap over date blocks, 95% interval)",
         "",
-        "| baseline | rank IC margin | interval | MAE margin (negative = model better) | interval |",
-        "|---|---|---|---|---|",
+        "| baseline | rank IC margin | interval | MAE margin (negative = model better) | interval "
+        "| top-book net return margin a year | interval |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, m in evaluation.margins.iterrows():
         lines.append(
             f"| {name} | {_fmt(m['rank_ic'])} | [{_fmt(m['rank_ic_lo'])}, {_fmt(m['rank_ic_hi'])}] | "
-            f"{_fmt(m['mae'], 4)} | [{_fmt(m['mae_lo'], 4)}, {_fmt(m['mae_hi'], 4)}] |"
+            f"{_fmt(m['mae'], 4)} | [{_fmt(m['mae_lo'], 4)}, {_fmt(m['mae_hi'], 4)}] | "
+            f"{_pct(m.get('portfolio'))} | [{_pct(m.get('portfolio_lo'))}, {_pct(m.get('portfolio_hi'))}] |"
         )
     return lines
 
@@ -200,6 +205,16 @@ def _portfolio_section(evaluation: Evaluation, params: Params) -> list[str]:
         "",
         "Annualised; net of costs; intervals from a block bootstrap of monthly returns; definitions in docs/portfolio.md.",
     ]
+    wiped = [
+        f"{name} ({book.replace('_', '-')})"
+        for name, result in results.items()
+        for book in ("top", "long_short")
+        if result.stats.get(f"{book}_wiped_out", 0) > 0
+    ]
+    if wiped:
+        lines.append(
+            f"These books lost all their capital in one month and stayed at −100% (see docs/portfolio.md): {', '.join(wiped)}."
+        )
     if any(name in results for name in ("zero", "historical_mean")):
         lines.append(
             "`zero` and `historical_mean` predict the same for every stock: their books are alphabetical picks, not signals."

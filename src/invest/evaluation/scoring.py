@@ -70,18 +70,12 @@ class Evaluation:
 
 def evaluate_predictions(frame: pd.DataFrame, baselines: list[str], params: Params) -> Evaluation:
     """Score the network, each baseline and the oracle; margins of the network over each baseline."""
-    settings, horizon = params.evaluate, params.train.horizon_months
+    horizon = params.train.horizon_months
     names = [MODEL, *baselines] + ([ORACLE] if ORACLE in frame else [])
     scores = pd.DataFrame({name: score(frame, name, horizon) for name in names}).T
     hits = metrics.hit_rates(frame, pred=MODEL)
-    margins = {}
-    for name in baselines:
-        margin = metrics.paired_margin(frame, name, MODEL, settings.block_months, settings.bootstrap_samples, settings.seed)
-        row = {}
-        for key in ("rank_ic", "mae"):  # rank IC is undefined for a constant baseline
-            values = margin.get(key, {})
-            row |= {key: values.get("diff"), f"{key}_lo": values.get("ci_low"), f"{key}_hi": values.get("ci_high")}
-        margins[name] = row
+    backtests = _backtests(frame, names, params)
+    margins = {name: _margin(frame, name, backtests, params) for name in baselines}
     with_intervals = "confidence" in frame
     return Evaluation(
         frame=frame,
@@ -90,14 +84,32 @@ def evaluate_predictions(frame: pd.DataFrame, baselines: list[str], params: Para
         scores=scores,
         base_rates={key: hits.get(key, float("nan")) for key in BASE_RATE_KEYS},
         margins=pd.DataFrame.from_dict(
-            margins, orient="index", columns=["rank_ic", "rank_ic_lo", "rank_ic_hi", "mae", "mae_lo", "mae_hi"]
+            margins, orient="index", columns=[f"{key}{end}" for key in MARGIN_KEYS for end in ("", "_lo", "_hi")]
         ),
         by_year=_by_year(frame, names),
         coverage=uncertainty.coverage_table(frame, params.train.interval_levels) if with_intervals else None,
         confidence=uncertainty.confidence_table(frame) if with_intervals else None,
         members=_members(frame, horizon),
-        portfolio=_backtests(frame, names, params),
+        portfolio=backtests,
     )
+
+
+MARGIN_KEYS = ("rank_ic", "mae", "portfolio")
+
+
+def _margin(frame: pd.DataFrame, name: str, backtests: dict[str, BacktestResult] | None, params: Params) -> dict[str, float]:
+    """The network minus one baseline: rank IC and MAE (paired block bootstrap over dates) and, for a baseline
+    that ranks (not constant), the top book's annualised net return (block bootstrap over months)."""
+    settings = params.evaluate
+    margin = metrics.paired_margin(frame, name, MODEL, settings.block_months, settings.bootstrap_samples, settings.seed)
+    row = {}
+    for key in ("rank_ic", "mae"):  # rank IC is undefined for a constant baseline
+        values = margin.get(key, {})
+        row |= {key: values.get("diff"), f"{key}_lo": values.get("ci_low"), f"{key}_hi": values.get("ci_high")}
+    if backtests is not None and "rank_ic" in margin:
+        book = portfolio.paired_difference(backtests[name], backtests[MODEL], portfolio.PortfolioSettings.from_params(settings))
+        row |= {"portfolio": book["diff"], "portfolio_lo": book["ci_low"], "portfolio_hi": book["ci_high"]}
+    return row
 
 
 def _backtests(frame: pd.DataFrame, names: list[str], params: Params) -> dict[str, BacktestResult] | None:

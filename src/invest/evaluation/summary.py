@@ -1,4 +1,5 @@
-"""``metrics/eval.json``: the evaluation's tables flattened into one level of keys, made here only.
+"""``metrics/eval.json``: the evaluation's tables flattened into one level of keys, made here only;
+``metrics/headline.json``: the few of them a comparison screen shows (``headline``).
 
 Keys (docs/metrics.md): ``rows``, ``dates``; ``<predictor>_<metric>`` for the network, every
 baseline and the oracle; the base rates; ``model_share_of_oracle_ic``;
@@ -89,6 +90,28 @@ def coverage_keys(table) -> dict[str, float]:
         else:
             out[f"vol{row.bucket}_{name}_coverage"] = row.coverage
     return out
+
+
+HEADLINE_DIGITS = 3  # the comparison screen: differences below 0.001 are noise at these sample sizes
+
+
+def headline(flat: dict[str, Any], evaluation: Evaluation) -> dict[str, float]:
+    """``metrics/headline.json``: the few numbers ``dvc exp show`` and ``dvc metrics diff`` compare
+    (docs/metrics.md), in reading order, rounded to 3 decimals. Keys whose input is absent are left out.
+
+    Five columns, so that ``dvc exp show --only-changed`` fits 120 columns beside the experiment name,
+    its date and a changed param; the oracle's share (simulated market) is a rescaled ``rank_ic`` among
+    trials on the same data and stays in eval.json with everything else."""
+    ranking = [name for name in evaluation.baselines if flat.get(f"margin_vs_{name}_rank_ic") is not None]
+    best = max(ranking, key=lambda name: flat.get(f"{name}_rank_ic") or -math.inf, default=None)
+    values = {
+        "rank_ic": flat.get(f"{MODEL}_rank_ic"),
+        "margin": flat.get(f"margin_vs_{best}_rank_ic") if best else None,
+        "mae_vs_0": flat.get("margin_vs_zero_mae"),
+        "cov_95": flat.get("interval_95_coverage"),
+        "excess": flat.get("portfolio_model_top_net_excess_index_ann"),
+    }
+    return {key: round(value, HEADLINE_DIGITS) + 0.0 for key, value in values.items() if value is not None}
 
 
 def _finite_or_none(value: Any) -> Any:
