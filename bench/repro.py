@@ -8,7 +8,7 @@ Prints four tables:
    dvc hashing the stage's outputs and writing dvc.lock), CPU seconds and peak RSS of the
    process tree (psutil, polled every 50 ms; dvc itself included);
 2. no-op `dvc repro` and `dvc status` right after: median / min / max of ``--runs`` runs;
-3. the store: bytes per snapshot and per ticker-day, and per table (SQLite's dbstat);
+3. the store: bytes per snapshot and per ticker-month, and per table (SQLite's dbstat);
 4. the CPU taken by other processes meanwhile (on a shared machine wall times mean little
    without it). ``--busy N`` adds N spinning processes during the repro (a loaded machine on
    purpose; they count as "ours", so the background line does not show them).
@@ -152,10 +152,10 @@ def main() -> None:
     )
 
     sizes = store_sizes(repo / "data" / "stock_data.db")
-    snapshots, days = sizes["rows"].get("snapshots", 0), sizes["rows"].get("prices", 0)
+    snapshots, months = sizes["rows"].get("snapshots", 0), sizes["rows"].get("monthly", 0)
     print(
         f"## data/stock_data.db: {sizes['bytes']:,} bytes; {sizes['bytes'] / max(snapshots, 1):,.0f} bytes per "
-        f"snapshot ({snapshots:,}); {sizes['bytes'] / max(days, 1):,.1f} bytes per ticker-day ({days:,})\n"
+        f"snapshot ({snapshots:,}); {sizes['bytes'] / max(months, 1):,.0f} bytes per ticker-month ({months:,})\n"
     )
     print_table(
         ["table", "rows", "bytes", "bytes/row", "share of file"],
