@@ -1,7 +1,7 @@
 """Model settings side by side on simulated markets with a known answer (the oracle).
 
 Usage (run by hand; about 1-4 minutes per setting and market on 2 cores):
-    python bench/model_configs.py [--data-seeds 42 7 11] [--configs A B D] [--workdir /tmp/invest-configs]
+    python bench/model_configs.py [--data-seeds 42 7 11] [--configs A B D] [--set train.seed=1] [--workdir DIR]
 
 For each simulated market (``data.seed``) it builds the store once (``dvc repro cache`` in a fresh
 copy of this repository), then runs the walk-forward evaluation of ``evaluate`` for each named
@@ -71,10 +71,15 @@ def main() -> None:
     parser.add_argument("--data-seeds", type=int, nargs="+", default=[42, 7, 11])
     parser.add_argument("--configs", nargs="+", default=[name for name in CONFIGS if "-" not in name], choices=list(CONFIGS))
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/invest-configs"))
+    parser.add_argument("--set", action="append", default=[], metavar="section.key=value", help="also change params (YAML value)")
     args = parser.parse_args()
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    for item in args.set:
+        key, value = item.split("=", 1)
+        section, name = key.split(".", 1)
+        raw[section][name] = yaml.safe_load(value)
     configure_runtime(raw["train"].get("num_threads", 1))
-    print(f"# Model settings on simulated markets: {machine()}\n")
+    print(f"# Model settings on simulated markets: {machine()}{'; ' + ', '.join(args.set) if args.set else ''}\n")
     for name in args.configs:
         print(f"- {name}: {CONFIGS[name] or 'params.yaml defaults'}")
     print()
