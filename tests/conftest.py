@@ -150,3 +150,20 @@ def run_evaluate(params: params_module.Params, db: Path, model: Path, out_dir: P
         report_dir=report_dir,
         card_path=model.with_name("model_card.json"),
     )
+
+
+# --- the comparison screen (README, "A short tour") ---------------------------------------------
+
+HEADLINE = ["rank_ic", "margin", "mae_vs_0", "cov_95", "excess"]  # metrics/headline.json, in order
+COMPARE = ["dvc", "exp", "show", "--only-changed", "--drop", "State|Executor|models/"]  # as the README writes it
+
+
+def assert_screen_fits_120_columns(show, changed: str) -> None:
+    """``show(columns)`` prints the README's comparison at a width: the headline and the changed param whole at 120."""
+    wide = show("400")
+    header = next(line for line in wide.splitlines() if "Experiment" in line)
+    assert header.split() == ["Experiment", "Created", *HEADLINE, changed], wide
+    # on a later day DVC writes "Created" as "Nov 27, 2026", 4 characters more than today's "07:59 PM"
+    assert len(header.rstrip()) + 4 <= 120, wide
+    shown = show("120")
+    assert next(line for line in shown.splitlines() if "Experiment" in line).split() == header.split(), shown

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.conftest import COMPARE, assert_screen_fits_120_columns
 
 import servers
 from servers import (
@@ -358,7 +359,7 @@ def test_queued_trials_of_the_real_pipeline(tmp_path: Path, project_template: Re
     a = copy_repo(project_template, tmp_path / "A")
     a.dvc("repro")
     a.commit("repro")
-    rates = {"lr-fast": 0.003, "lr-slow": 0.0003}
+    rates = {"lr-fast": 0.003, "lr-slow": 0.0003, "lr-high": 0.01}
     for name, rate in rates.items():
         a.dvc("exp", "run", "--queue", "-S", f"train.learning_rate={rate}", "-n", name)
 
@@ -381,3 +382,10 @@ def test_queued_trials_of_the_real_pipeline(tmp_path: Path, project_template: Re
         assert list(headline) == ["rank_ic", "margin", "mae_vs_0", "cov_95", "excess"]
         assert "metrics/eval.json" not in exps[name]["metrics"]  # the full detail is a target away, not a column
     assert ranks["lr-fast"] != ranks["lr-slow"]  # each trial trained its own model
+
+    # queued trials add DVC's State and Executor columns: the README's command still fits 120 columns
+    def show(columns: str, flags: tuple[str, ...] = tuple(COMPARE[3:])) -> str:
+        return run([*DVC, "exp", "show", *flags, "--no-pager"], a.path, {**a.env, "COLUMNS": columns}).stdout
+
+    assert "Executor" in show("400", ("--only-changed",))
+    assert_screen_fits_120_columns(show, "train.learning_rate")
