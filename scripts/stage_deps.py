@@ -38,14 +38,15 @@ def stage_deps(stage: str) -> list[str]:
 
 
 def rewrite(text: str) -> str:
-    lines, out, stage = text.splitlines(), [], None
+    lines, out, stage, written = text.splitlines(), [], None, set()
     for line in lines:
         header = re.match(r"^  ([a-z_]+):$", line)
         if header:
             stage = header.group(1)
         if stage and re.match(r"^      - src/", line):
-            if line.startswith("      - src/invest/numerics.py"):
+            if stage not in written:  # once per stage, however many src/ lines it had (a merge can double them)
                 out.extend(f"      - {dep}" for dep in stage_deps(stage))
+                written.add(stage)
             continue
         out.append(line)
     return "\n".join(out) + "\n"

@@ -46,18 +46,24 @@ PARAMS = {
 }
 
 
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory) -> dict:
-    """fetch, validate, cache and train once on the fakes; the paths and what the fakes were asked."""
-    base = tmp_path_factory.mktemp("sec_pipeline")
-    params = params_module.from_dict(PARAMS)
+def fetch_on_fakes(raw_dir: Path, report: Path, data: dict) -> tuple[FakeYahoo, FakeSEC]:
+    """fetch with ``data`` against fresh fakes of Yahoo and the SEC; the fakes, to read what they were asked."""
     yahoo, sec = FakeYahoo(), FakeSEC()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(yfinance, "download", yahoo.download)
         patch.setattr(yfinance, "Ticker", yahoo.ticker_factory)
         patch.setattr(sec_client, "urllib_transport", sec)
         patch.setenv("SEC_USER_AGENT", USER_AGENT)
-        fetch.main(params, raw_dir=base / "raw", report_path=base / "fetch.json")
+        fetch.main(params_module.from_dict({**PARAMS, "data": data}), raw_dir=raw_dir, report_path=report)
+    return yahoo, sec
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory) -> dict:
+    """fetch, validate, cache and train once on the fakes; the paths and what the fakes were asked."""
+    base = tmp_path_factory.mktemp("sec_pipeline")
+    params = params_module.from_dict(PARAMS)
+    yahoo, sec = fetch_on_fakes(base / "raw", base / "fetch.json", PARAMS["data"])
     validate.main(params, raw_dir=base / "raw", report_path=base / "data_quality.json")
     cache.main(params, raw_dir=base / "raw", db_path=base / "stock_data.db")
     model = run_train(params, base / "stock_data.db", base / "models" / "model.pt")
@@ -124,20 +130,9 @@ def test_the_state_to_refresh_is_dated_by_as_of_and_training_finishes(pipeline):
     assert read_json(pipeline["model"].with_suffix(".json"))
 
 
-def _fetch_again(raw_dir: Path, report: Path, data: dict) -> tuple[FakeYahoo, FakeSEC]:
-    yahoo, sec = FakeYahoo(), FakeSEC()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(yfinance, "download", yahoo.download)
-        patch.setattr(yfinance, "Ticker", yahoo.ticker_factory)
-        patch.setattr(sec_client, "urllib_transport", sec)
-        patch.setenv("SEC_USER_AGENT", USER_AGENT)
-        fetch.main(params_module.from_dict({**PARAMS, "data": data}), raw_dir=raw_dir, report_path=report)
-    return yahoo, sec
-
-
 def test_a_rerun_at_the_same_as_of_asks_nothing_and_writes_the_same_bytes(pipeline, tmp_path):
     shutil.copytree(pipeline["base"] / "raw", tmp_path / "raw")
-    yahoo, sec = _fetch_again(tmp_path / "raw", tmp_path / "fetch.json", PARAMS["data"])
+    yahoo, sec = fetch_on_fakes(tmp_path / "raw", tmp_path / "fetch.json", PARAMS["data"])
     assert sec.calls == [] and yahoo.http_calls == 0
     for path in sorted((pipeline["base"] / "raw").glob("*.parquet")):
         assert (tmp_path / "raw" / path.name).read_bytes() == path.read_bytes(), path.name
@@ -153,7 +148,7 @@ def test_your_own_price_files_can_take_the_secs_fundamentals(tmp_path):
         history_frame(ticker, trading_days("2022-01-03", "2022-12-30")).to_csv(prices / f"{ticker}.csv")
     data = {"source": "files", "files_layout": "per_ticker", "files_dir": str(tmp_path / "ext"), "fundamentals": "sec"}
     data |= {"start": "2022-01-03", "as_of": "2022-12-30"}
-    _, sec = _fetch_again(tmp_path / "raw", tmp_path / "fetch.json", data)
+    _, sec = fetch_on_fakes(tmp_path / "raw", tmp_path / "fetch.json", data)
     raw = read_raw(tmp_path / "raw")
     assert set(raw["fundamentals"]["ticker"]) == {"TSLA"} and "fundamental_vintages" in raw
     assert raw["companies"]["sector"].tolist() == ["Unknown", "Unknown"]  # the files' own labels (none): data.sectors auto

@@ -35,6 +35,12 @@ def test_dvc_yaml_deps_are_what_scripts_stage_deps_writes():
     assert result.returncode == 0, result.stdout
 
 
+def test_no_stage_lists_a_dependency_twice():
+    for name, stage in PIPELINE["stages"].items():
+        deps = stage["deps"]
+        assert len(deps) == len(set(deps)), f"{name}: {sorted(d for d in set(deps) if deps.count(d) > 1)}"
+
+
 def code_deps(stage: str) -> set[str]:
     return {dep for dep in PIPELINE["stages"][stage]["deps"] if dep.startswith("src/")}
 

@@ -153,8 +153,9 @@ def side(frame: pd.DataFrame, pred: str, horizon_months: int) -> dict[str, float
 
 def portfolio_margin(frame: pd.DataFrame, settings: EvaluateParams) -> dict[str, float]:
     """B − A in the net return of the long-only top book (monthly rebalanced, with costs), annualised."""
-    backtests = portfolio.compare_predictors(frame, ["A", "B"], portfolio.PortfolioSettings.from_params(settings))
-    return portfolio.paired_difference(backtests["A"], backtests["B"], portfolio.PortfolioSettings.from_params(settings))
+    book = portfolio.PortfolioSettings.from_params(settings)
+    backtests = portfolio.compare_predictors(frame, ["A", "B"], book)
+    return portfolio.paired_difference(backtests["A"], backtests["B"], book)
 
 
 def verdicts(margin: dict[str, Any]) -> list[str]:

@@ -69,14 +69,6 @@ class _Panel:
     counts: dict[str, int]  # dates_dropped, unknown_excluded
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
-
-
-def _is_real(value: object) -> bool:
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _month_numbers(dates: pd.DatetimeIndex) -> np.ndarray:
     return np.asarray(dates.year * 12 + dates.month - 1, dtype=int)
 

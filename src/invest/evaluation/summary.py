@@ -99,8 +99,8 @@ def headline(flat: dict[str, Any], evaluation: Evaluation) -> dict[str, float]:
     """``metrics/headline.json``: the few numbers ``dvc exp show`` and ``dvc metrics diff`` compare
     (docs/metrics.md), in reading order, rounded to 3 decimals. Keys whose input is absent are left out.
 
-    Five columns, so that ``dvc exp show --only-changed`` fits 120 columns beside the experiment name,
-    its date and a changed param; the oracle's share (simulated market) is a rescaled ``rank_ic`` among
+    Five columns, so that the README's ``dvc exp show --only-changed --drop 'State|Executor|models/'``
+    fits 120 columns beside the experiment name, its date and a changed param; the oracle's share (simulated market) is a rescaled ``rank_ic`` among
     trials on the same data and stays in eval.json with everything else."""
     ranking = [name for name in evaluation.baselines if flat.get(f"margin_vs_{name}_rank_ic") is not None]
     best = max(ranking, key=lambda name: flat.get(f"{name}_rank_ic") or -math.inf, default=None)
