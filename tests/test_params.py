@@ -30,7 +30,7 @@ def test_defaults_are_valid():
         ({"train": {"learning_rate": 0}}, "train.learning_rate = 0.0 is out of range"),
         ({"train": {"learning_rate": -0.1}}, "train.learning_rate = -0.1 is out of range"),
         ({"train": {"batch_size": 0}}, "train.batch_size = 0 is out of range"),
-        ({"train": {"device": "tpu"}}, "train.device = 'tpu' is not allowed; choose one of auto, cpu, cuda, mps"),
+        ({"train": {"device": "quantum"}}, "train.device = 'quantum' is not allowed; choose one of auto, cpu, cuda, mps"),
         ({"train": {"horizon": "5y"}}, "train.horizon = '5y' is not allowed"),
         ({"train": {"embargo_months": 3}}, "train.embargo_months = 3 is out of range; allowed: at least the label horizon"),
         ({"train": {"hidden_size": 30, "attention_heads": 4}}, "train.attention_heads = 4 is out of range"),
@@ -72,3 +72,14 @@ def test_as_of_in_the_future_is_refused():
     tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
     with pytest.raises(ConfigError, match=rf"data.as_of = '{tomorrow}' is out of range; allowed: a date up to today"):
         params.from_dict({"data": {"as_of": tomorrow}})
+
+
+def test_data_source_is_text_here_and_the_source_registry_judges_it():
+    from invest.data.sources import registry
+
+    loaded = params.from_dict({"data": {"source": "yfinace", "fundamentals": "yahoo"}}).data
+    assert loaded.source == "yfinace"  # the name and what it can serve: invest.data.sources.registry.check
+    with pytest.raises(ConfigError, match=r"data.source = 'yfinace' is not allowed \(did you mean 'yfinance'\?\); choose one of"):
+        registry.check(loaded)
+    with pytest.raises(ConfigError, match="data.source = 3 has the wrong type; expected text"):
+        params.from_dict({"data": {"source": 3}})

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from invest.data.schema import TABLES_BY_NAME, conform
-from invest.data.sources import files, files_csv, files_series
+from invest.data.sources import files, files_csv, files_series, registry
 from invest.data.sources.files_yahoo import EQUAL_WEIGHTED, equal_weighted_index
 from invest.data.sources.universe import resolve_universe
 from invest.errors import ConfigError, DataError
@@ -346,7 +346,7 @@ def test_folders_and_params_that_do_not_fit_the_layout(tmp_path):
     with pytest.raises(ConfigError, match=r"data.files_market names an unknown series 'spy'; allowed: index_close"):
         from_dict({"data": {"files_layout": "per_ticker", "files_market": {"spy": "spy.csv"}}})
     with pytest.raises(ConfigError, match=r"data.files_macro is read only with data.files_layout: per_ticker"):
-        from_dict({"data": {"source": "files", "files_macro": {"inflation": "cpi.csv"}}})
+        registry.check(from_dict({"data": {"source": "files", "files_macro": {"inflation": "cpi.csv"}}}).data)
 
 
 CELLS = st.one_of(

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import difflib
 import math
 import types
 import typing
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +21,10 @@ import yaml
 
 from invest.errors import ConfigError
 
-HORIZONS: dict[str, int] = {"1m": 1, "3m": 3, "6m": 6, "1y": 12, "2y": 24, "3y": 36}  # label -> months
+
+def months(horizon: str) -> int:
+    """A horizon's length in months: ``6m`` -> 6, ``1y`` -> 12 (the store's horizons: invest.data.features.HORIZONS)."""
+    return int(horizon[:-1]) * {"m": 1, "y": 12}[horizon[-1]]
 
 
 def _check(condition: bool, key: str, allowed: str, value: Any) -> None:
@@ -55,7 +59,7 @@ def _series_files(key: str, files: dict[str, str], allowed: tuple[str, ...]) -> 
 
 @dataclass(frozen=True)
 class DataParams:
-    source: Literal["sim", "yfinance", "files"] = "sim"
+    source: str = "sim"  # a registered source (invest.data.sources.registry checks the name and what it can serve)
     seed: int = 42
     n_tickers: int = 100
     start: str = "2006-01-01"
@@ -74,22 +78,6 @@ class DataParams:
     sectors: Literal["auto", "sec", "yahoo"] = "auto"
     sec_user_agent: str = ""
 
-    @property
-    def fundamentals_from(self) -> str:
-        """Where fundamentals come from: ``sec``, ``yahoo``, ``none``, or the source's own (``sim``, ``files``)."""
-        if self.fundamentals != "auto":
-            return self.fundamentals
-        return "sec" if self.source == "yfinance" else self.source
-
-    @property
-    def sectors_from(self) -> str:
-        """Where company names and sectors come from: ``sec``, ``yahoo``, or the source's own (``sim``, ``files``)."""
-        if self.sectors != "auto":
-            return self.sectors
-        if self.source == "yfinance":
-            return "sec" if self.fundamentals_from == "sec" else "yahoo"
-        return self.source
-
     def validate(self) -> None:
         _seed("data.seed", self.seed)
         _check(1 <= self.n_tickers <= 100_000, "data.n_tickers", "1 to 100000", self.n_tickers)
@@ -101,36 +89,8 @@ class DataParams:
         _check(1 <= self.batch_size <= 500, "data.batch_size", "1 to 500", self.batch_size)
         _check(0 <= self.max_retries <= 20, "data.max_retries", "0 to 20", self.max_retries)
         _check(self.timeout_s > 0, "data.timeout_s", "a positive number of seconds", self.timeout_s)
-        self._validate_sources()
         _series_files("data.files_market", self.files_market, FILES_MARKET_SERIES)
         _series_files("data.files_macro", self.files_macro, FILES_MACRO_SERIES)
-        if self.source == "files" and self.files_layout == "tables":
-            for key in ("files_market", "files_macro"):
-                if getattr(self, key):
-                    raise ConfigError(
-                        f"params: data.{key} is read only with data.files_layout: per_ticker; "
-                        "set the layout or remove the key (the tables layout reads market and macro tables)"
-                    )
-
-    def _validate_sources(self) -> None:
-        """Fundamentals and sectors from a service that can serve this source's tickers."""
-        if self.fundamentals == "yahoo" and self.source != "yfinance":
-            raise ConfigError(
-                "params: data.fundamentals = 'yahoo' needs data.source: yfinance (Yahoo's statements come with its prices); "
-                "choose auto, sec or none"
-            )
-        if self.fundamentals == "sec" and self.source == "sim":
-            raise ConfigError(
-                "params: data.fundamentals = 'sec' needs real tickers (data.source: yfinance or files); "
-                "the simulated market has its own (auto) or none"
-            )
-        if self.sectors == "yahoo" and self.source != "yfinance":
-            raise ConfigError("params: data.sectors = 'yahoo' needs data.source: yfinance; choose auto or sec")
-        if self.sectors == "sec" and self.fundamentals_from != "sec":
-            raise ConfigError(
-                f"params: data.sectors = 'sec' needs the SEC's fundamentals (data.fundamentals is {self.fundamentals_from}): "
-                "set data.fundamentals: sec, or data.sectors: auto"
-            )
         _check(
             not self.sec_user_agent.strip() or "@" in self.sec_user_agent,
             "data.sec_user_agent",
@@ -250,7 +210,7 @@ class TrainParams:
 
     @property
     def horizon_months(self) -> int:
-        return HORIZONS[self.horizon]
+        return months(self.horizon)
 
     @property
     def embargo(self) -> int:
@@ -305,7 +265,7 @@ class EvaluateParams:
     bootstrap_samples: int = 1000
     block_months: int = 12
     n_buckets: int = 10
-    n_jobs: int = 1
+    n_jobs: int = 2
     backend: Literal["local", "ray"] = "local"
     ray_address: str = "auto"
     top_k: int | None = None
@@ -399,7 +359,9 @@ def from_dict(raw: Any) -> Params:
         raise ConfigError("params: the file must be a mapping of sections (data, validate, cache, train, evaluate)")
     unknown = sorted(set(raw) - set(_SECTION_TYPES), key=str)
     if unknown:
-        raise ConfigError(f"params: unknown section {unknown[0]!r}; allowed: {', '.join(_SECTION_TYPES)}")
+        raise ConfigError(
+            f"params: unknown section {unknown[0]!r}{did_you_mean(unknown[0], _SECTION_TYPES)}; allowed: {', '.join(_SECTION_TYPES)}"
+        )
     sections = {name: _section(name, cls, raw.get(name) or {}) for name, cls in _SECTION_TYPES.items()}
     return Params(**sections)
 
@@ -412,11 +374,21 @@ def _section(name: str, cls: type, raw: Any) -> Any:
     for key in raw:
         if key not in fields:
             shown = key if isinstance(key, str) and key.isidentifier() else repr(key)  # a key with a newline stays one line
-            raise ConfigError(f"params: unknown key {name}.{shown}; allowed keys: {', '.join(sorted(fields))}")
+            raise ConfigError(
+                f"params: unknown key {name}.{shown}{did_you_mean(key, fields)}; allowed keys: {', '.join(sorted(fields))}"
+            )
     values = {key: _typed(f"{name}.{key}", hints[key], value) for key, value in raw.items()}
     section = cls(**values)
     section.validate()
     return section
+
+
+def did_you_mean(word: Any, choices: Iterable[str]) -> str:
+    """' (did you mean 'learning_rate'?)' for a near miss, else ''."""
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, [str(choice) for choice in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _typed(key: str, hint: Any, value: Any) -> Any:
@@ -424,7 +396,10 @@ def _typed(key: str, hint: Any, value: Any) -> Any:
     if origin is Literal:
         choices = typing.get_args(hint)
         if value not in choices:
-            raise ConfigError(f"params: {key} = {value!r} is not allowed; choose one of {', '.join(map(str, choices))}")
+            raise ConfigError(
+                f"params: {key} = {value!r} is not allowed{did_you_mean(value, map(str, choices))}; "
+                f"choose one of {', '.join(map(str, choices))}"
+            )
         return value
     if origin in (types.UnionType, typing.Union):
         errors = []
@@ -479,3 +454,27 @@ def _describe(hint: Any) -> str:
 
 def to_dict(params: Params) -> dict[str, dict[str, Any]]:
     return dataclasses.asdict(params)
+
+
+class UndeclaredSection:
+    """Stands in for a section a stage does not declare: reading it is a bug (DVC would not rerun the
+    stage when that section changes), so it fails at once, naming the fix."""
+
+    def __init__(self, section: str, stage: str, declared: tuple[str, ...]) -> None:
+        self._where = (section, stage, declared)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        section, stage, declared = self._where
+        raise RuntimeError(
+            f"{stage} reads params.{section}.{name} but declares only {', '.join(declared)} (SECTIONS); "
+            f"add {section!r} to its SECTIONS and to its params in dvc.yaml (python scripts/stage_deps.py)"
+        )
+
+
+def scoped(params: Params, sections: Iterable[str], stage: str = "this stage") -> Params:
+    """``params`` with every section but ``sections`` replaced by an ``UndeclaredSection``."""
+    keep = tuple(sections)
+    hidden = {name: UndeclaredSection(name, stage, keep) for name in _SECTION_TYPES if name not in keep}
+    return dataclasses.replace(params, **hidden)

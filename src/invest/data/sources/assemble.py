@@ -12,7 +12,7 @@ import pandas as pd
 
 from invest.data.membership import Membership
 from invest.data.schema import COMPANIES, FETCH_LOG, FUNDAMENTAL_VINTAGES, FUNDAMENTALS, MARKET, MEMBERSHIP, PRICES, conform
-from invest.data.sources import sec, universe
+from invest.data.sources import registry, sec, universe
 from invest.data.sources.base import FetchResult, clip_to_window, empty_table, fundamentals_coverage, row_counts
 from invest.data.sources.sec_client import SecClient
 from invest.data.sources.sec_schedule import KINDS as SEC_KINDS
@@ -23,7 +23,7 @@ def with_sec(result: FetchResult, params: DataParams, existing: dict[str, pd.Dat
     """Fundamentals (and, with ``data.sectors: sec``, companies) of every priced ticker from SEC EDGAR; vintages kept."""
     tables = result.tables
     tickers = sorted(tables[PRICES.name]["ticker"].unique())
-    labels = params.sectors_from == "sec"
+    labels = registry.sectors_from(params) == "sec"
     found = sec.fetch_fundamentals(tickers, params.start, params.as_of, client, existing, companies=labels)
     start, as_of = pd.Timestamp(params.start), pd.Timestamp(params.as_of)
     tables[FUNDAMENTALS.name] = conform(clip_to_window(FUNDAMENTALS, found.fundamentals, start, as_of), FUNDAMENTALS, "SEC")
@@ -56,8 +56,8 @@ def with_membership(result: FetchResult, history: Membership, params: DataParams
 def _summarise(result: FetchResult, params: DataParams, tickers: list[str], **sections: Any) -> None:
     tables = result.tables
     result.report.update(
-        fundamentals=params.fundamentals_from,
-        sectors=params.sectors_from,
+        fundamentals=registry.fundamentals_from(params),
+        sectors=registry.sectors_from(params),
         fundamentals_coverage=fundamentals_coverage(tables[FUNDAMENTALS.name], tickers),
         rows=row_counts(tables),
         **sections,

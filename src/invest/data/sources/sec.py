@@ -122,7 +122,7 @@ def fetch_fundamentals(
     fundamentals = quarterly_fundamentals(vintages, stats=stats)
     labels = _companies(tickers, stored.get(COMPANIES.name), log, job.rows) if companies else None
     if not companies:
-        log.forget(COMPANY)  # the labels come from elsewhere now: ask again when they are wanted
+        log.forget_kind(COMPANY)  # the labels come from elsewhere now: ask again when they are wanted
     failures = {**_not_found_before(tickers, due, have, log), **job.failures}
     report = _report(client, job, tickers, due, why, profiles, fundamentals, vintages, stats, failures)
     report["as_of"] = str(as_of.date())

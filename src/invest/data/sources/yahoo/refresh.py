@@ -39,6 +39,7 @@ from tqdm import tqdm
 
 from invest.data.schema import COMPANIES, FETCH_LOG, FUNDAMENTALS, MACRO, MARKET, PRICES, conform
 from invest.data.sources import fred as fred_source
+from invest.data.sources import registry
 from invest.data.sources.base import FetchResult, clip_to_window, empty_table, fundamentals_coverage, merge_keyed, row_counts
 from invest.data.sources.retry import CallBudget
 from invest.data.sources.yahoo import companies, prices, schedule, statements
@@ -203,8 +204,8 @@ class Refresh:
 
     def fetch_fundamentals(self, priced: set[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Statements (data.fundamentals: yahoo) and labels (data.sectors: yahoo); empty tables for what comes from elsewhere."""
-        statements_here = self.params.fundamentals_from == "yahoo"
-        labels_here = self.params.sectors_from == "yahoo"
+        statements_here = registry.fundamentals_from(self.params) == "yahoo"
+        labels_here = registry.sectors_from(self.params) == "yahoo"
         for kind, here in (("statements", statements_here), ("info", labels_here)):
             if not here:  # the stored table is not Yahoo's: ask again when it is wanted from Yahoo
                 self.log.forget_kind(kind)
