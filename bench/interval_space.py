@@ -24,7 +24,8 @@ from common import REPO, machine, print_table
 sys.path.insert(0, str(REPO / "src"))
 
 from invest.data.panel import load_panel  # noqa: E402
-from invest.evaluation import uncertainty, walk_forward  # noqa: E402
+from invest.evaluation import walk_forward  # noqa: E402
+from invest.modelling import uncertainty  # noqa: E402
 from invest.modelling.training import configure_runtime  # noqa: E402
 from invest.params import from_dict  # noqa: E402
 

@@ -6,7 +6,10 @@
 
 A stage's deps are exactly the modules it imports (invest.modelling.provenance.module_closure),
 plus invest/numerics.py, which `import invest` runs for every stage; a folder stands for all its
-modules when the stage imports every one of them.
+modules when the stage imports every one of them. Its `params:` are exactly the params.yaml
+sections its module declares in ``SECTIONS`` (every section: `- params.yaml:`, the whole file);
+`invest <stage>` hands the stage only those sections, so reading another one fails at once.
+--check compares both; the rewrite touches only the src deps (params lines carry comments).
 """
 
 from __future__ import annotations
@@ -52,15 +55,36 @@ def rewrite(text: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def params_mismatches(text: str) -> list[str]:
+    """A line per stage whose dvc.yaml params are not the sections its module declares."""
+    import importlib
+
+    import yaml
+
+    from invest.params import Params
+
+    every = tuple(Params.__dataclass_fields__)
+    problems = []
+    for stage, spec in (yaml.safe_load(text).get("stages") or {}).items():
+        declared = tuple(importlib.import_module(f"invest.{stage}").SECTIONS)
+        listed = [next(iter(item)) if isinstance(item, dict) else item for item in spec.get("params") or []]
+        wanted = ["params.yaml"] if set(declared) == set(every) else sorted(declared)
+        if sorted(listed) != sorted(wanted):
+            problems.append(f"dvc.yaml: stage {stage} lists params {listed} but its module reads {wanted} (SECTIONS)")
+    return problems
+
+
 def main() -> int:
     path = REPO / "dvc.yaml"
     text = path.read_text()
     new = rewrite(text)
     if "--check" in sys.argv:
+        problems = params_mismatches(text)
         if new != text:
-            print("dvc.yaml: stage deps are out of date; run python scripts/stage_deps.py")
-            return 1
-        return 0
+            problems.insert(0, "dvc.yaml: stage deps are out of date; run python scripts/stage_deps.py")
+        if problems:
+            print("\n".join(problems))
+        return 1 if problems else 0
     path.write_text(new)
     return 0
 

@@ -359,7 +359,7 @@ CASES = [
     Case(
         "params-unknown-section",
         ("validate",),
-        "Error: params: unknown section 'trian'; allowed: data, validate, cache, train, evaluate",
+        "Error: params: unknown section 'trian' (did you mean 'train'?); allowed: data, validate, cache, train, evaluate",
         params_text="trian:\n  epochs: 3\n",
     ),
     Case(
@@ -371,7 +371,7 @@ CASES = [
     Case(
         "params-unknown-key",
         ("train",),
-        "Error: params: unknown key train.learnign_rate; allowed keys: attention_heads, batch_size,",
+        "Error: params: unknown key train.learnign_rate (did you mean 'learning_rate'?); allowed keys: attention_heads, batch_size,",
         params={"train": {"learnign_rate": 0.01}},
     ),
     Case(
@@ -756,11 +756,11 @@ CASES = [
         setup=_write(Path("evaluation"), "not a directory\n"),
     ),
     # raw tables
-    Case("raw-dir-missing", ("validate",), "Error: data/raw/prices.parquet not found; run `invest fetch` (or dvc repro) first"),
+    Case("raw-dir-missing", ("validate",), "Error: data/raw/prices.parquet not found; fetch it with `dvc repro fetch`"),
     Case(
         "raw-table-missing",
         ("cache",),
-        "Error: data/raw/market.parquet not found; run `invest fetch` (or dvc repro) first",
+        "Error: data/raw/market.parquet not found; fetch it with `dvc repro fetch`",
         needs=("raw",),
         setup=lambda d: (d / "data" / "raw" / "market.parquet").unlink(),
     ),
@@ -952,7 +952,7 @@ CASES = [
         needs=("raw",),
     ),
     # the store
-    Case("db-missing", ("train",), "Error: data/stock_data.db not found; run `invest cache` (or dvc repro) to build it"),
+    Case("db-missing", ("train",), "Error: data/stock_data.db not found; build it with `dvc repro cache`"),
     Case(
         "db-truncated",
         ("train",),
@@ -989,7 +989,7 @@ CASES = [
     Case(
         "train-no-training-rows",
         ("train",),
-        "Error: only 0 labelled train rows for horizon 1y; adjust train.train_end / train.val_end to the data's dates",
+        "Error: only 0 labelled train rows for horizon 1y (labelled snapshots run 2010-12-31 to 2017-12-29); adjust train.train_end / train.val_end to the data's dates",
         params={"train": {"train_end": "2009-12-31"}},
         needs=("db",),
     ),
@@ -997,7 +997,7 @@ CASES = [
     Case(
         "model-missing",
         ("evaluate",),
-        "Error: models/model.pt not found; train a model with `dvc repro train` or `dvc pull`",
+        "Error: models/model.pt not found; train a model with `dvc repro train`",
         needs=("db",),
     ),
     Case(
@@ -1067,16 +1067,34 @@ CASES = [
     Case(
         "evaluate-test-years-after-data",
         ("evaluate",),
-        "Error: evaluate.test_years: 2030 has no 1y returns to test on or too little history before to train on (labelled snapshots run 2010-12-31 to 2017-12-29); choose years from 2014 to 2017",
+        "Error: evaluate.test_years: 2030 has no labelled snapshots (1y returns; labelled snapshots run 2010-12-31 to 2017-12-29); choose years from 2014 to 2017",
         params={"evaluate": {"mode": "walk_forward", "test_years": [2030]}},
         needs=("db", "model"),
     ),
     Case(
         "evaluate-test-years-before-data",
         ("evaluate",),
-        "Error: evaluate.test_years: 2005 has no 1y returns to test on or too little history before to train on (labelled snapshots run 2010-12-31 to 2017-12-29); choose years from 2014 to 2017",
+        "Error: evaluate.test_years: 2005 has no labelled snapshots (1y returns; labelled snapshots run 2010-12-31 to 2017-12-29); choose years from 2014 to 2017",
         params={"evaluate": {"mode": "walk_forward", "test_years": [2005]}},
         needs=("db", "model"),
+    ),
+    # splits: the dates, checked against the store before train or evaluate removes anything
+    Case(
+        "splits-test-year-with-a-few-labelled-months",
+        ("splits",),
+        "Error: evaluate.test_years: 2018 has labels on only 6 of its 12 snapshot dates (6m returns; labelled snapshots run "
+        "2010-12-31 to 2018-06-29); choose years from 2014 to 2017",
+        params={"train": {"horizon": "6m"}, "evaluate": {"mode": "walk_forward", "test_years": [2017, 2018]}},
+        needs=("db",),
+    ),
+    Case(
+        "splits-training-before-the-data",
+        ("splits",),
+        "Error: train.train_end / train.val_end: only 0 labelled 1y rows for training (up to 2009-06-30; labelled snapshots "
+        "run 2010-12-31 to 2017-12-29); move train.train_end / train.val_end inside the labelled dates, or fetch a longer "
+        "history (data.start)",
+        params={"train": {"train_end": "2009-06-30"}},
+        needs=("db",),
     ),
     Case(
         "evaluate-model-for-another-horizon",

@@ -2,6 +2,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 from tests.conftest import invest_args
 
 
@@ -14,7 +15,7 @@ def invest(*args: str, cwd) -> subprocess.CompletedProcess:
 def test_help_lists_every_stage(tmp_path):
     result = invest("--help", cwd=tmp_path)
     assert result.returncode == 0
-    for command in ("fetch", "validate", "cache", "train", "evaluate"):
+    for command in ("check", "fetch", "validate", "cache", "splits", "train", "evaluate", "metrics"):
         assert command in result.stdout
 
 
@@ -39,7 +40,42 @@ def test_missing_inputs_say_which_stage_to_run(tmp_path):
     result = invest("cache", cwd=tmp_path)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert "run `invest fetch` (or dvc repro) first" in result.stderr
+    assert "fetch it with `dvc repro fetch`" in result.stderr
+
+
+def test_a_missing_output_dvc_can_give_back_says_how(tmp_path, monkeypatch):
+    """After `dvc repro` removed an output (or a checkout lost it), the message names the command that restores
+    it: the DVC cache's copy, the remote's, or git's for the metrics kept in git."""
+    from invest import pipeline
+
+    monkeypatch.chdir(tmp_path)
+    lock = {
+        "stages": {
+            "train": {"outs": [{"path": "models/model.pt", "md5": "ab" + "c" * 30}, {"path": "metrics/train.json"}]},
+            "cache": {"outs": [{"path": "data/stock_data.db", "md5": "de" + "f" * 30}]},
+        }
+    }
+    (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock))
+    pipeline.cached_object("ab" + "c" * 30).parent.mkdir(parents=True)
+    pipeline.cached_object("ab" + "c" * 30).write_bytes(b"weights")
+    assert pipeline.restore_hint("models/model.pt", "x") == (
+        "restore it with `dvc checkout models/model.pt` (DVC's cache has it), or rebuild it with `dvc repro train`"
+    )
+    assert pipeline.restore_hint("data/stock_data.db", "x") == (
+        "fetch it with `dvc pull data/stock_data.db` (from the DVC remote), or rebuild it with `dvc repro cache`"
+    )
+    assert pipeline.restore_hint("metrics/train.json", "x").startswith("restore it with `git checkout -- metrics/train.json`")
+    assert pipeline.restore_hint("models/other.pt", "train a model") == "train a model"
+    import shutil
+
+    from tests.conftest import REPO
+
+    shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
+    result = invest("predict", cwd=tmp_path)  # `invest predict` after `dvc repro` removed the model
+    assert result.stderr == (
+        "Error: models/model.pt not found; restore it with `dvc checkout models/model.pt` (DVC's cache has it), "
+        "or rebuild it with `dvc repro train`\n"
+    )
 
 
 def test_usage_errors_exit_2(tmp_path):

@@ -14,7 +14,7 @@ PARAMS = from_dict(TINY_PARAMS)
 NUMBER = r"[+-]?\d+\.\d+%?"
 VERDICT = re.compile(
     rf"^(rank IC|MAE|top-book net return a year): "
-    rf"((A|B) better by \d+\.\d+%? \(95% interval {NUMBER} to {NUMBER}; significant\)"
+    rf"((A|B) better \(B − A = {NUMBER}, 95% interval {NUMBER} to {NUMBER}; significant\)"
     rf"|no significant difference \(B − A = {NUMBER}, 95% interval {NUMBER} to {NUMBER}\)"
     rf"|no verdict \(undefined on these rows\))$"
 )

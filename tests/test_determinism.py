@@ -22,7 +22,7 @@ from tests.conftest import TINY_NETWORK, make_dvc_repo
 
 pytestmark = pytest.mark.slow
 
-STAGES = {"fetch", "validate", "cache", "train", "evaluate"}
+STAGES = {"check", "fetch", "validate", "cache", "splits", "train", "evaluate"}
 # A small universe (labels for 1y returns reach 2017) and a tiny network: two full repros in well under 90 s.
 PARAMS = {
     "data": {"n_tickers": 15, "start": "2012-01-01", "as_of": "2018-12-31", "seed": 3},

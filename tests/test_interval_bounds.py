@@ -13,7 +13,8 @@ from tests.conftest import SMALL_PARAMS
 
 from invest.data.market import simulate
 from invest.data.panel import load_panel
-from invest.evaluation import uncertainty, walk_forward
+from invest.evaluation import walk_forward
+from invest.modelling import uncertainty
 from invest.params import from_dict
 
 LEVELS = (0.8, 0.95)

@@ -262,10 +262,16 @@ def test_paired_margin_verdicts() -> None:
 
 def test_verdict_names_the_winner_only_when_the_interval_excludes_zero() -> None:
     assert m.verdict("rank IC", 0.05, 0.01, 0.09, True, "{:+.3f}") == (
-        "rank IC: B better by 0.050 (95% interval +0.010 to +0.090; significant)"
+        "rank IC: B better (B − A = +0.050, 95% interval +0.010 to +0.090; significant)"
     )
-    # lower is better for MAE: B's larger error makes A the winner
-    assert m.verdict("MAE", 0.02, 0.01, 0.03, False, "{:+.3f}").startswith("MAE: A better by 0.020")
+    # lower is better for MAE: B's larger error makes A the winner; the difference stays B − A, signed
+    assert m.verdict("MAE", 0.02, 0.01, 0.03, False, "{:+.3f}") == (
+        "MAE: A better (B − A = +0.020, 95% interval +0.010 to +0.030; significant)"
+    )
     assert m.verdict("MAE", -0.01, -0.03, 0.01, False, "{:+.3f}").startswith("MAE: no significant difference (B − A = -0.010")
     assert m.verdict("rank IC", float("nan"), 0.0, 0.1, True) == "rank IC: no verdict (undefined on these rows)"
+    names = ("ridge", "the model")
+    assert m.verdict("MAE", -0.0045, -0.0083, -0.0012, False, "{:+.4f}", names) == (
+        "MAE: the model better (the model − ridge = -0.0045, 95% interval -0.0083 to -0.0012; significant)"
+    )
     assert m.verdict("rank IC", None, None, None, True).endswith("no verdict (undefined on these rows)")

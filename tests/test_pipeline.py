@@ -18,7 +18,7 @@ def _ran(output: str) -> set[str]:
 def repo(tmp_path_factory):
     path = make_dvc_repo(tmp_path_factory.mktemp("pipeline") / "repo")
     result = run(["dvc", "repro"], path)
-    assert _ran(result.stdout) == {"fetch", "validate", "cache", "train", "evaluate"}
+    assert _ran(result.stdout) == {"check", "fetch", "validate", "cache", "splits", "train", "evaluate"}
     run(["git", "add", "-A"], path)
     run(["git", "commit", "-q", "-m", "repro"], path)
     return path
@@ -54,11 +54,58 @@ def test_a_train_param_reruns_only_train_and_evaluate(repo):
     params["train"]["learning_rate"] = 0.002
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     try:
-        assert _ran(run(["dvc", "repro"], repo).stdout) == {"train", "evaluate"}
+        # the guards rerun too (seconds): check for every params change, splits for train's and evaluate's
+        assert _ran(run(["dvc", "repro"], repo).stdout) == {"check", "splits", "train", "evaluate"}
     finally:
         run(["git", "checkout", "--", "."], repo)  # params, lock and the git-tracked (cache: false) outputs
         run(["dvc", "checkout", "-q"], repo, check=False)
     assert "Data and pipelines are up to date." in run(["dvc", "status"], repo).stdout
+
+
+def _outputs(repo: Path) -> dict[str, bytes]:
+    """Every output's bytes: what a failed run must leave exactly as it was."""
+    files = [f for d in ("data", "models", "metrics", "evaluation") for f in (repo / d).rglob("*") if f.is_file()]
+    return {str(f.relative_to(repo)): f.read_bytes() for f in files}
+
+
+BAD_PARAMS = [  # one invalid value per section, and the dates only the store can judge
+    ("data", "n_tickers", "many", "params: data.n_tickers = 'many' has the wrong type; expected an integer"),
+    ("validate", "max_jump", -1, "params: validate.max_jump = -1.0 is out of range; allowed: a positive log return"),
+    ("cache", "min_price", -5, "params: cache.min_price = -5.0 is out of range; allowed: 0 or more"),
+    ("train", "epochs", "ten", "params: train.epochs = 'ten' has the wrong type; expected an integer"),
+    ("train", "lerning_rate", 0.01, "params: unknown key train.lerning_rate (did you mean 'learning_rate'?)"),
+    ("evaluate", "n_buckets", 1, "params: evaluate.n_buckets = 1 is out of range; allowed: 2 to 100"),
+    ("evaluate", "test_years", [2030], "evaluate.test_years: 2030 has no labelled snapshots (1y returns; labelled snapshots run"),
+    (
+        "train",
+        "train_end",
+        "2009-06-30",
+        "train.train_end / train.val_end: only 0 labelled 1y rows for training (up to 2009-06-30;",
+    ),
+]
+
+
+@pytest.mark.parametrize(("section", "key", "value", "message"), BAD_PARAMS, ids=[f"{s}.{k}" for s, k, *_ in BAD_PARAMS])
+def test_an_invalid_param_costs_no_output(repo, section, key, value, message):
+    """DVC removes a stage's outputs before running it: the check and splits stages run first, so a typo
+    stops `dvc repro` before anything is removed, with one line naming the key."""
+    before = _outputs(repo)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params[section][key] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        result = run(["dvc", "repro"], repo, check=False)
+        assert result.returncode != 0
+        assert message in result.stdout + result.stderr
+        assert _ran(result.stdout) <= {"check", "splits"}
+        assert _outputs(repo) == before
+    finally:
+        run(["git", "checkout", "--", "params.yaml"], repo)
+    # a check that passed before a later one failed has recorded its params in dvc.lock: it alone reruns
+    assert _ran(run(["dvc", "repro"], repo).stdout) <= {"check"}
+    run(["git", "checkout", "--", "dvc.lock"], repo)
+    assert "Data and pipelines are up to date." in run(["dvc", "status"], repo).stdout
+    assert _outputs(repo) == before
 
 
 def test_push_then_pull_in_another_clone_needs_no_rerun(repo, tmp_path):
@@ -88,6 +135,10 @@ def test_an_experiment_is_listed_and_diffable(repo):
     assert detail["metrics/train.json"]["epochs_run"] == {"old": 2, "new": 3, "diff": 1}  # the detail: one target away
     params_diff = run(["dvc", "params", "diff", "HEAD", "three-epochs", "--json"], repo).stdout
     assert "train.epochs" in params_diff
+    # what `dvc exp show` lists, `invest compare` and `invest metrics` take
+    compared = run(["invest", "compare", "three-epochs", "models/model.pt"], repo).stdout
+    assert compared.startswith("A: three-epochs (") and "B: models/model.pt" in compared
+    assert "rank IC" in run(["invest", "metrics", "--rev", "three-epochs"], repo).stdout
 
 
 def test_the_readme_shows_the_comparison_command_the_tests_check():
@@ -128,11 +179,11 @@ def test_editing_your_own_files_reruns_fetch_and_everything_after_it(tmp_path, s
     }
     params = {**SMALL_PARAMS, "data": {**SMALL_PARAMS["data"], **data}}
     repo = make_dvc_repo(tmp_path / "repo", params)
-    assert _ran(run(["dvc", "repro"], repo).stdout) == {"fetch", "validate", "cache", "train", "evaluate"}
+    assert _ran(run(["dvc", "repro"], repo).stdout) == {"check", "fetch", "validate", "cache", "splits", "train", "evaluate"}
     assert _ran(run(["dvc", "repro"], repo).stdout) == set()
     edited = (files / "prices" / "S003.csv").read_text().splitlines()
     date, close, adj = edited[400].split(",")
     edited[400] = f"{date},{float(close) * 1.5},{float(adj) * 1.5}"  # one corrected price
     (files / "prices" / "S003.csv").write_text("\n".join(edited) + "\n")
     assert "my-data" in run(["dvc", "status"], repo).stdout  # the folder is a dependency
-    assert _ran(run(["dvc", "repro"], repo).stdout) == {"fetch", "validate", "cache", "train", "evaluate"}
+    assert _ran(run(["dvc", "repro"], repo).stdout) == {"fetch", "validate", "cache", "splits", "train", "evaluate"}

@@ -197,7 +197,7 @@ def test_register_refuses_a_model_other_clones_could_not_fetch(tmp_path, monkeyp
     sh(["dvc", "repro", "-q"], repo)
     code, _, err = invest(monkeypatch, capsys, repo, "models", "register", "v1.0.0", "--push")
     assert code == 1 and err.count("\n") == 1
-    assert err.startswith("Error: uncommitted changes to dvc.lock") and "git add dvc.lock models && git commit" in err
+    assert err.startswith("Error: uncommitted changes to dvc.lock") and "git add params.yaml dvc.lock models && git commit" in err
 
     sh(["git", "checkout", "-q", "--", "dvc.lock", "weights.txt"], repo)  # the lock says model one, the file is model two
     with pytest.raises(
@@ -284,6 +284,26 @@ def test_end_to_end_register_promote_fetch_predict_compare(tmp_path, monkeypatch
         "verdict, MAE",
         "verdict, top-book net return a year",
     ]
-    assert all("better by" in line or "no significant difference" in line for line in verdicts), verdicts
+    assert all("better (B − A = " in line or "no significant difference (B − A = " in line for line in verdicts), verdicts
     code, out, _ = invest(monkeypatch, capsys, repo, "models", "list")
     assert [line.split()[:2] for line in out.splitlines()[2:]] == [["v1.1.0", "-"], ["v1.0.0", "prod"]]
+
+
+def test_register_refuses_a_commit_whose_params_yaml_is_not_the_one_its_dvc_lock_was_built_with(tagged_repo):
+    """The README's recipe once left params.yaml out of the commit: the version's model was trained with
+    other settings than its params.yaml says, and `dvc status` in another clone called it out of date."""
+    lock = yaml.safe_load((tagged_repo / "dvc.lock").read_text())
+    lock["stages"]["train"]["params"] = {"params.yaml": {"train": {"learning_rate": 0.0003, "epochs": 30}}}
+    (tagged_repo / "dvc.lock").write_text(yaml.safe_dump(lock))
+    (tagged_repo / "params.yaml").write_text("train:\n  learning_rate: 0.001\n  epochs: 30\n")
+    commit(tagged_repo, "trained with 0.0003, params.yaml left out")
+    with pytest.raises(RegistryError) as error:
+        registry.register("v1.0.0", repo=str(tagged_repo))
+    assert str(error.value) == (
+        "params.yaml at HEAD is not the one its dvc.lock was built with (train.learning_rate: 0.0003 in dvc.lock, "
+        "0.001 in params.yaml); commit them together (git add params.yaml dvc.lock metrics models evaluation && "
+        "git commit) and register again"
+    )
+    (tagged_repo / "params.yaml").write_text("train:\n  learning_rate: 0.0003\n  epochs: 30\n")
+    commit(tagged_repo, "params.yaml committed with its model")
+    assert registry.register("v1.0.0", repo=str(tagged_repo))[0].version == "v1.0.0"

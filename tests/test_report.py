@@ -53,13 +53,13 @@ def test_a_baseline_the_model_does_not_beat_is_said_so():
     )
     lines = text.splitlines()
     momentum = next(line for line in lines if line.startswith("- **momentum**"))
-    assert "rank IC: the model better by 0.200 (95% interval +0.100 to +0.300; significant)" in momentum
-    assert "MAE: the model better by 0.0100 (95% interval -0.0200 to -0.0050; significant)" in momentum
+    assert "rank IC: the model better (the model − momentum = +0.200, 95% interval +0.100 to +0.300; significant)" in momentum
+    assert "MAE: the model better (the model − momentum = -0.0100, 95% interval -0.0200 to -0.0050; significant)" in momentum
     ridge = next(line for line in lines if line.startswith("- **ridge**"))
     assert "rank IC: no significant difference (the model − ridge = +0.020, 95% interval -0.010 to +0.060)" in ridge
     assert "MAE: no significant difference (the model − ridge = +0.0030" in ridge
     gbt = next(line for line in lines if line.startswith("- **gbt**"))
-    assert "rank IC: gbt better by 0.050 (95% interval -0.080 to -0.020; significant)" in gbt
+    assert "rank IC: gbt better (the model − gbt = -0.050, 95% interval -0.080 to -0.020; significant)" in gbt
     assert "MAE: no verdict" in gbt
     assert "top-book" not in text  # no portfolio backtest in this evaluation: no verdict on it
     assert "81.0% at a nominal 80%" in text and "raw MC dropout: 10.0%" in text
@@ -69,7 +69,10 @@ def test_the_portfolio_verdict_joins_when_there_is_a_backtest():
     evaluation = evaluation_of(ridge=(0.02, -0.01, 0.06, 0.003, -0.001, 0.007, 0.031, 0.004, 0.06), zero=())
     evaluation.portfolio = {}
     text = headline(evaluation, params_module.from_dict({}))
-    assert "top-book net return a year: the model better by 3.1% (95% interval +0.4% to +6.0%; significant)" in text
+    assert (
+        "top-book net return a year: the model better (the model − ridge = +3.1%, 95% interval +0.4% to +6.0%; significant)"
+        in text
+    )
     zero = next(line for line in text.splitlines() if line.startswith("- **zero**"))
     assert "rank IC" not in zero and "top-book" not in zero and "no ranking to compare" in zero
 

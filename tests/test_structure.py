@@ -12,7 +12,7 @@ from invest import cli, params
 from invest.modelling.provenance import module_closure
 
 PIPELINE = yaml.safe_load((REPO / "dvc.yaml").read_text())
-STAGES = ("fetch", "validate", "cache", "train", "evaluate")
+STAGES = ("check", "fetch", "validate", "cache", "splits", "train", "evaluate")
 PACKAGE = REPO / "src" / "invest"
 ALWAYS = {"src/invest/numerics.py"}  # imported by `import invest` itself: it pins the numerics of every stage
 # Who may import whom (docs/architecture.md): each library layer only itself and the layers below;
@@ -51,13 +51,61 @@ def test_stages_are_in_order_and_each_has_a_module_with_main():
         module = importlib.import_module(f"invest.{stage}")
         assert callable(module.main)
         assert PIPELINE["stages"][stage]["cmd"].startswith(f"invest {stage}")
+        assert isinstance(module.SECTIONS, tuple) and module.SECTIONS
 
 
 def test_each_stage_reads_its_own_params_section():
     for stage in STAGES:
-        section = {"fetch": "data"}.get(stage, stage)
-        assert section in PIPELINE["stages"][stage]["params"]
+        section = {"fetch": "data", "splits": "train", "check": "params.yaml"}.get(stage, stage)
+        listed = [next(iter(item)) if isinstance(item, dict) else item for item in PIPELINE["stages"][stage]["params"]]
+        assert section in listed
     assert set(params.Params.__dataclass_fields__) == {"data", "validate", "cache", "train", "evaluate"}
+
+
+def test_a_stage_that_reads_an_undeclared_section_fails_at_once():
+    """`invest <stage>` hands a stage only the sections dvc.yaml lists for it (scripts/stage_deps.py --check
+    keeps SECTIONS and dvc.yaml equal), so a read DVC would not track cannot go unnoticed."""
+    import pytest
+
+    scoped = params.scoped(params.from_dict({}), ("train",), "invest.train")
+    assert scoped.train.seed == 42
+    with pytest.raises(RuntimeError, match=r"invest.train reads params.evaluate.n_jobs but declares only train"):
+        _ = scoped.evaluate.n_jobs
+
+
+def test_the_check_stage_comes_first_and_the_splits_stage_guards_train_and_evaluate():
+    """DVC removes a stage's outputs before running it: the guards must run before anything is removed."""
+    stages = PIPELINE["stages"]
+    assert "metrics/check.json" in stages["fetch"]["deps"]
+    assert stages["check"]["params"] == [{"params.yaml": None}]
+    assert "metrics/splits/train.json" in stages["train"]["deps"]
+    assert "metrics/splits/evaluate.json" in stages["evaluate"]["deps"]
+    for guard, outs in (
+        ("check", ["metrics/check.json"]),
+        ("splits", ["metrics/splits/train.json", "metrics/splits/evaluate.json"]),
+    ):
+        for out in stages[guard]["outs"]:
+            name, options = next(iter(out.items()))
+            assert name in outs and options == {"cache": False, "persist": True}
+
+
+def test_the_dataclass_defaults_are_params_yaml():
+    """params.yaml is the documented default; a dataclass default that drifted would change what tests and
+    `invest predict` without a params.yaml use."""
+    written = yaml.safe_load((REPO / "params.yaml").read_text())
+    defaults = params.to_dict(params.from_dict({}))
+    assert defaults == params.to_dict(params.from_dict(written))
+    for section, values in written.items():
+        assert set(values) == set(defaults[section]), section
+
+
+def test_the_horizons_params_allows_are_the_ones_the_store_holds():
+    import typing
+
+    from invest.data.features import HORIZONS
+
+    assert typing.get_args(typing.get_type_hints(params.TrainParams)["horizon"]) == tuple(HORIZONS)
+    assert all(params.months(name) == months for name, months in HORIZONS.items())
 
 
 def test_stage_deps_are_exactly_the_modules_the_stage_imports():

@@ -1,4 +1,4 @@
-"""invest.evaluation.uncertainty: the conformal rule (exact, and against MAPIE), intervals, coverage, confidence."""
+"""invest.modelling.uncertainty and invest.evaluation.coverage: the conformal rule (exact, and against MAPIE), intervals, coverage, confidence."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import norm
 
-from invest.evaluation import uncertainty as u
+from invest.evaluation import coverage as tables
+from invest.modelling import uncertainty as u
 
 LEVELS = (0.8, 0.95)
 TINY = 1e-8
@@ -131,13 +132,13 @@ def test_known_gaussian_coverage_overall_and_by_sigma() -> None:
     for level in LEVELS:
         assert qs[level] == pytest.approx(norm.ppf((1 + level) / 2), abs=0.05)
     t_pred, t_sigma, t_y = hetero(20_000, seed=2)
-    table = u.coverage_table(scored_frame(t_y, t_pred, t_sigma, qs, vol=t_sigma), LEVELS)
+    table = tables.coverage_table(scored_frame(t_y, t_pred, t_sigma, qs, vol=t_sigma), LEVELS)
     calibrated = table[table["kind"] == "calibrated"]
     assert len(calibrated[calibrated["group"] == "volatility"]) == 6  # 3 terciles x 2 levels
     assert (calibrated["coverage"] - calibrated["level"]).abs().max() < 0.02
     # Without normalisation marginal coverage holds but high-σ names are badly under-covered.
     flat = u.fit_conformal(np.abs(y - pred), 1.0, LEVELS, TINY)
-    table = u.coverage_table(scored_frame(t_y, t_pred, 1.0, flat, vol=t_sigma), LEVELS)
+    table = tables.coverage_table(scored_frame(t_y, t_pred, 1.0, flat, vol=t_sigma), LEVELS)
     rows = table[table["kind"] == "calibrated"].set_index(["group", "bucket", "level"])["coverage"]
     assert rows[("volatility", "3", 0.8)] < 0.6
     assert abs(rows[("pooled", "all", 0.8)] - 0.8) < 0.02 and abs(rows[("pooled", "all", 0.95)] - 0.95) < 0.02
@@ -156,7 +157,7 @@ def test_coverage_on_exchangeable_data_even_with_wrong_sigma(seed: int, noise: s
     scale = sigma**misfit  # deliberately misspecified σ
     cal, test = slice(0, 1_000), slice(1_000, None)
     qs = u.fit_conformal(np.abs(y[cal] - pred[cal]), scale[cal], LEVELS, TINY)
-    table = u.coverage_table(scored_frame(y[test], pred[test], scale[test], qs), LEVELS)
+    table = tables.coverage_table(scored_frame(y[test], pred[test], scale[test], qs), LEVELS)
     pooled = table[(table["kind"] == "calibrated") & (table["group"] == "pooled")]
     assert (pooled["coverage"] >= pooled["level"] - 0.045).all()
 
@@ -170,7 +171,7 @@ def test_coverage_table_hand_values() -> None:
         dates=pd.to_datetime(["2020-01-31", "2020-06-30", "2021-01-31", "2021-06-30"]),
         vol=np.array([0.1, 0.2, 0.3, 0.4]),
     )  # calibrated bounds: [-1, 1], [2, 3], [1, 2], [0, 1]
-    table = u.coverage_table(frame, [0.8])
+    table = tables.coverage_table(frame, [0.8])
     assert list(table.columns) == ["kind", "level", "group", "bucket", "coverage", "width", "n"]
     rows = table[table["kind"] == "calibrated"].set_index(["group", "bucket"])
     assert rows.loc[("pooled", "all"), "coverage"] == 0.75 and rows.loc[("pooled", "all"), "n"] == 4
@@ -215,10 +216,10 @@ def test_confidence_orders_errors_when_noise_follows_volatility():
     frame = frame.assign(missing_share=0.0, clipped_share=0.0)
     frame["confidence"] = u.confidence(frame, 0.95)
     assert frame["confidence"].between(0, 1).all()
-    by_confidence = u.confidence_table(frame)
+    by_confidence = tables.confidence_table(frame)
     assert list(by_confidence["mae"]) == sorted(by_confidence["mae"], reverse=True)
-    assert u.mae_order(by_confidence) == pytest.approx(-1.0)
-    coverage = u.coverage_table(frame, [0.8, 0.95]).set_index(["kind", "group", "bucket", "level"])["coverage"]
+    assert tables.mae_order(by_confidence) == pytest.approx(-1.0)
+    coverage = tables.coverage_table(frame, [0.8, 0.95]).set_index(["kind", "group", "bucket", "level"])["coverage"]
     assert coverage[("mc_dropout", "pooled", "all", 0.95)] < coverage[("calibrated", "pooled", "all", 0.95)]
     assert ("calibrated", "year", "2021", 0.95) in coverage.index and ("calibrated", "volatility", "1", 0.8) in coverage.index
 
@@ -241,10 +242,27 @@ def test_intervals_stay_above_minus_100_percent_and_lean_like_returns():
     assert covered == pytest.approx(0.95, abs=0.01)
 
 
-def test_excess_return_bounds_respect_the_expected_market_move():
+def test_excess_return_bounds_never_read_as_losing_more_than_everything():
+    """Real data printed excess-return intervals such as [-105.8%, +3911.7%]: the lower bound is now clipped at
+    -100% (below it lies only a stock that lost everything in a rising market)."""
     fitted = u.calibrate(np.array([0.1, -0.3, 0.2, 0.0] * 50), np.zeros(200), np.full(200, 0.3), [0.95], offset=0.08)
     bounds = u.intervals(np.array([-0.9, 0.0, 0.5]), np.array([0.5, 0.5, 0.5]), fitted)
-    assert (bounds["lower_95"] > -1 - 0.08).all() and fitted["offset"] == 0.08
+    assert (bounds[["lower_95", "mc_lower_95"]] >= -1).all().all() and fitted["offset"] == 0.08
+    assert bounds["lower_95"][0] == -1.0  # the stock predicted to lose 90%: its bound sits at the floor, not below
+
+
+def test_an_interval_wider_than_the_spread_of_all_outcomes_is_too_uncertain_to_act_on():
+    rng = np.random.default_rng(3)
+    sigma_seen = rng.uniform(0.05, 0.6, 4_000)  # some stocks are far more predictable than others
+    target = sigma_seen * rng.standard_normal(4_000)
+    fitted = u.calibrate(target, np.zeros(4_000), sigma_seen, [0.8, 0.95])
+    low, high = fitted["outcome_band"]["0.8"]
+    assert low == pytest.approx(np.quantile(target, 0.1)) and high == pytest.approx(np.quantile(target, 0.9))
+    sigma = np.array([0.05, 0.15, 3.0])  # a predictable stock, a typical one, one the model knows nothing about
+    frame = u.intervals(np.zeros(3), sigma, fitted)
+    assert list(u.too_uncertain(frame, fitted)) == [0.0, 0.0, 1.0]
+    old = {key: value for key, value in fitted.items() if key != "outcome_band"}  # a checkpoint from before the band
+    assert np.isnan(u.too_uncertain(frame, old)).all()
 
 
 def test_a_calibration_from_before_log_space_stays_symmetric():

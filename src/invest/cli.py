@@ -33,15 +33,29 @@ def _global(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks
     State.debug = debug
 
 
-def _params(path: Path):
-    from invest.params import load
+def _params(path: Path, stage: Any = None):
+    """params.yaml, loaded and checked; for a stage, only the sections its module declares (``SECTIONS``),
+    the ones dvc.yaml lists for it, so reading another section fails loudly instead of lying to DVC."""
+    from invest.params import load, scoped
 
-    return load(path)
+    loaded = load(path)
+    return loaded if stage is None else scoped(loaded, stage.SECTIONS, stage.__name__)
 
 
 def _path(help: str) -> Any:
     """A required path option: every stage's inputs and outputs are named in dvc.yaml's cmd."""
     return typer.Option(..., help=help)
+
+
+@app.command()
+def check(
+    report: Annotated[Path, _path("Check report (JSON; the same bytes whenever the check passes).")],
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Check every section of params.yaml; `dvc repro` runs this first, before any stage removes its outputs."""
+    from invest import check as stage
+
+    stage.main(_params(params, stage), report_path=report)
 
 
 @app.command()
@@ -53,7 +67,7 @@ def fetch(
     """Pull raw tables from the configured source (sim, yfinance or files)."""
     from invest import fetch as stage
 
-    stage.main(_params(params), raw_dir=raw_dir, report_path=report)
+    stage.main(_params(params, stage), raw_dir=raw_dir, report_path=report)
 
 
 @app.command()
@@ -65,7 +79,7 @@ def validate(
     """Check the raw tables; exit 1 on critical problems."""
     from invest import validate as stage
 
-    stage.main(_params(params), raw_dir=raw_dir, report_path=report)
+    stage.main(_params(params, stage), raw_dir=raw_dir, report_path=report)
 
 
 @app.command()
@@ -77,7 +91,20 @@ def cache(
     """Build the point-in-time SQLite store."""
     from invest import cache as stage
 
-    stage.main(_params(params), raw_dir=raw_dir, db_path=db)
+    stage.main(_params(params, stage), raw_dir=raw_dir, db_path=db)
+
+
+@app.command()
+def splits(
+    db: Annotated[Path, _path("SQLite store.")],
+    train_report: Annotated[Path, _path("The training split and its labelled rows (JSON).")],
+    evaluate_report: Annotated[Path, _path("The walk-forward folds (or the single test block) and their rows (JSON).")],
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Check the train/validation/test splits against the store's labelled dates, before anything is trained."""
+    from invest import splits as stage
+
+    stage.main(_params(params, stage), db_path=db, train_report=train_report, evaluate_report=evaluate_report)
 
 
 @app.command()
@@ -94,7 +121,7 @@ def train(
     from invest import train as stage
     from invest.modelling import distributed
 
-    loaded = _params(params)
+    loaded = _params(params, stage)
     if loaded.train.nproc > 1 and not distributed.under_torchrun():
         distributed.preflight(loaded.train.device, db)  # one line here rather than one per worker under torchrun
         paths = {"--db": db, "--model": model, "--card": card, "--metrics": metrics, "--live-dir": live_dir, "--run-log": run_log}
@@ -119,7 +146,7 @@ def evaluate(
     from invest import evaluate as stage
 
     stage.main(
-        _params(params),
+        _params(params, stage),
         db_path=db,
         model_path=model,
         metrics_path=metrics,
@@ -171,7 +198,12 @@ def predict(
 
 @app.command()
 def compare(
-    a: Annotated[str, typer.Argument(help="Model A: checkpoint path, version (v1.0.0), `latest` or stage (prod).")],
+    a: Annotated[
+        str,
+        typer.Argument(
+            help="Model A: checkpoint path, version (v1.0.0), `latest`, stage (prod), experiment name (dvc exp show) or commit."
+        ),
+    ],
     b: Annotated[str, typer.Argument(help="Model B: same forms as A.")],
     params: ParamsOption = Path("params.yaml"),
     db: Annotated[
@@ -185,6 +217,19 @@ def compare(
     from invest import pipeline
 
     command.main(_params_or_defaults(params), db or pipeline.default_store(), a, b, repo=repo, out_json=out)
+
+
+@app.command()
+def metrics(
+    file: Annotated[Path, typer.Argument(help="The evaluation's every-metric file.")] = Path("metrics/eval.json"),
+    rev: Annotated[
+        str | None, typer.Option(help="Read it at a commit, branch, tag or DVC experiment name (dvc exp show lists them).")
+    ] = None,
+) -> None:
+    """Every metric of eval.json as tables: each predictor, the model's margins, interval coverage, each test year."""
+    from invest import scores
+
+    print(scores.render(scores.load(file, rev)))
 
 
 models_app = typer.Typer(

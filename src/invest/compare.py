@@ -1,7 +1,8 @@
 """``invest compare A B``: two models scored on the same test rows, side by side, with a verdict.
 
-A and B are checkpoint paths, registered versions (``v1.2.0``), ``latest`` or stages (``prod``);
-versions and stages are fetched from the registry into a temporary directory.
+A and B are checkpoint paths, registered versions (``v1.2.0``), ``latest``, stages (``prod``),
+DVC experiments (the names ``dvc exp show`` lists), commits, branches or tags; every model that is
+not a file is fetched into a temporary directory (from the DVC cache or remote).
 
 The rows: snapshots after the *later* of the two models' ``split.test_start`` that have a known
 label, so neither model trained or selected epochs on them. Each model scores them with its own
@@ -41,17 +42,44 @@ class Candidate:
 
 
 def resolve(spec: str, repo: str, workdir: Path, slot: str) -> tuple[Path, str]:
-    """A checkpoint path for ``spec``: an existing file, else a registry version or stage fetched to ``workdir``."""
+    """A checkpoint path for ``spec``: an existing file; a registered version or ``latest``; a stage that holds
+    a version; an experiment (``dvc exp show``'s names), a commit, a branch or a tag."""
     path = Path(spec)
     if path.is_file():
         return path, str(path)
     from invest import registry
+    from invest.registry import revisions
 
-    if path.suffix == ".pt":
-        raise DataError(f"{spec} not found; give a checkpoint path, a registered version (v1.2.0) or a stage (prod)")
-    version, fetched = registry.get(spec, repo=repo, out=workdir / f"{slot}.pt", force=True)
-    source = version.version if registry.is_version(spec) else f"{version.version} ({spec})"
-    return fetched, source
+    if path.suffix == ".pt" or "/" in spec and not revisions.commit_of(repo, spec):
+        raise DataError(f"{spec} not found; {FORMS}")
+    if registry.is_version(spec) or spec == registry.LATEST:
+        version, fetched = registry.get(spec, repo=repo, out=workdir / f"{slot}.pt", force=True)
+        return fetched, version.version
+    stages = {stage for version in _registered(repo) for stage in version.stages}
+    if spec in stages:
+        version, fetched = registry.get(spec, repo=repo, out=workdir / f"{slot}.pt", force=True)
+        return fetched, f"{version.version} ({spec})"
+    commit = revisions.commit_of(repo, spec)
+    if commit is None:
+        shown = f" (stages in use: {', '.join(sorted(stages))})" if stages else ""
+        raise DataError(f"{spec!r} is not a checkpoint file, a registered version, a stage{shown} or an experiment; {FORMS}")
+    fetched = revisions.model_at(repo, commit, spec, workdir / f"{slot}.pt")
+    return fetched, spec if spec.startswith(commit[:7]) else f"{spec} ({commit[:8]})"
+
+
+FORMS = (
+    "give a checkpoint path, a registered version (v1.2.0) or latest, a stage holding a version (prod), "
+    "an experiment name (dvc exp show lists them) or a commit"
+)
+
+
+def _registered(repo: str) -> list:
+    from invest import registry
+
+    try:
+        return registry.versions(repo)
+    except registry.RegistryError:  # not a git repository, or no registry yet: no stages
+        return []
 
 
 def main(

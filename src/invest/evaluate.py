@@ -19,6 +19,8 @@ from invest.modelling.checkpoint import check_schema, load_model
 from invest.modelling.training import configure_runtime
 from invest.params import Params
 
+SECTIONS = ("train", "evaluate")  # walk-forward retrains the network with the train settings
+
 
 def main(
     params: Params,
@@ -41,6 +43,7 @@ def main(
     else:
         frame = walk_forward.single_split(panel, params, loaded, str(model_path))
     evaluation = scoring.evaluate_predictions(frame, predictors.baseline_names(), params)
+    evaluation.about = scoring.data_about(panel.meta)
     flat = summary.flatten(evaluation)
     write_json(metrics_path, flat)
     write_json(headline_path, summary.headline(flat, evaluation), sort_keys=False)

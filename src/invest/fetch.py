@@ -7,11 +7,14 @@ import sys
 from pathlib import Path
 
 from invest.data import sources
-from invest.data.raw import read_existing, write_tables
-from invest.data.schema import TABLES
+from invest.data.raw import read_existing, write_source, write_tables
+from invest.data.schema import MEMBERSHIP, TABLES
+from invest.data.sources import registry
 from invest.errors import DataError
 from invest.io import write_json
 from invest.params import Params
+
+SECTIONS = ("data",)
 
 
 def main(params: Params, *, raw_dir: str | os.PathLike[str], report_path: str | os.PathLike[str]) -> None:
@@ -24,6 +27,7 @@ def main(params: Params, *, raw_dir: str | os.PathLike[str], report_path: str | 
     for table in TABLES:
         if table.name not in result.tables:  # a table the source does not make must not linger from an earlier source
             (Path(raw_dir) / table.filename).unlink(missing_ok=True)
+    write_source(raw_dir, about(params, point_in_time=MEMBERSHIP.name in result.tables))
     report = {**result.report, "failures": dict(sorted(result.failures.items()))}
     write_json(report_path, report)
     rows = ", ".join(f"{name} {len(frame):,}" for name, frame in result.tables.items())
@@ -31,3 +35,24 @@ def main(params: Params, *, raw_dir: str | os.PathLike[str], report_path: str | 
     if result.failures:
         shown = "; ".join(f"{ticker}: {reason}" for ticker, reason in list(sorted(result.failures.items()))[:10])
         print(f"fetch: {len(result.failures)} ticker(s) failed ({shown}); validate decides if coverage suffices", file=sys.stderr)
+
+
+def about(params: Params, point_in_time: bool) -> dict:
+    """What the raw tables are, for the store and the reports: the source, and how the universe was chosen."""
+    data, spec = params.data, registry.get(params.data.source)
+    universe = data.universe
+    if not spec.real_tickers:
+        chosen = f"every ticker of the {spec.words}"
+    elif isinstance(universe, str):
+        chosen = f"{universe} members on each date" if point_in_time else f"the tickers listed in {universe}"
+    elif universe:
+        chosen = f"a fixed list of {len(universe)} tickers"
+    else:
+        chosen = "a built-in list of today's large caps" if spec.tickers_from_universe else f"every ticker in {spec.words}"
+    return {
+        "source": spec.name,
+        "words": spec.words,
+        "simulated": not spec.real_tickers,
+        "universe": chosen,
+        "point_in_time_universe": bool(point_in_time),
+    }

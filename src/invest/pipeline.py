@@ -60,3 +60,35 @@ def default_model() -> Path:
 
 def default_store() -> Path:
     return Path(stage_output(load(), "cache", ".db"))
+
+
+LOCK_FILE = "dvc.lock"
+CACHE_OBJECTS = ".dvc/cache/files/md5"  # where DVC 3 keeps a file by its md5 (the default local cache)
+
+
+def cached_object(md5: str, repo: str | Path = ".") -> Path:
+    """The path of the object ``md5`` in the repository's default DVC cache (it may not exist)."""
+    return Path(repo, CACHE_OBJECTS, md5[:2], md5[2:])
+
+
+def restore_hint(path: str | Path, otherwise: str) -> str:
+    """How to get a missing pipeline output back, for the "not found" line: `dvc checkout` when DVC's cache
+    holds the version dvc.lock records, `dvc pull` when only a remote can, `git checkout` for an output
+    kept in git; ``otherwise`` (e.g. "run `dvc repro train`") when dvc.lock records no such output."""
+    try:
+        lock = yaml.safe_load(Path(LOCK_FILE).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return otherwise
+    wanted = Path(path)
+    for stage, spec in (lock.get("stages") or {}).items():
+        for out in spec.get("outs") or []:
+            name = Path(str(out.get("path", "")))
+            if wanted != name and name not in wanted.parents:
+                continue
+            md5 = str(out.get("md5", ""))
+            if not md5:  # cache: false, kept in git
+                return f"restore it with `git checkout -- {name}`, or rebuild it with `dvc repro {stage}`"
+            if cached_object(md5).exists():
+                return f"restore it with `dvc checkout {name}` (DVC's cache has it), or rebuild it with `dvc repro {stage}`"
+            return f"fetch it with `dvc pull {name}` (from the DVC remote), or rebuild it with `dvc repro {stage}`"
+    return otherwise

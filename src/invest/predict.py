@@ -9,7 +9,9 @@ Tickers asked for by name are scored from their newest snapshot, however old. Co
   that date: 100 = the best, what a stock picker acts on), mc_std (Monte Carlo dropout spread, when sampled),
   lower_<pct>/upper_<pct> (conformal intervals, built in log(1 + return) so they never fall below
   -100% and lean like returns do, when the checkpoint holds ``intervals``), confidence (0 = least, 1 = most; when the checkpoint holds
-  ``confidence``), each left empty (``n/a`` in the table) when the checkpoint lacks it.
+  ``confidence``), too_uncertain (1 when the narrowest interval is wider than the spread of every
+  stock's outcomes: too uncertain to act on), each left empty (``n/a`` in the table) when the
+  checkpoint lacks it.
 
 Intervals and confidence come from ``uncertainty.predict_with_uncertainty``, the same code the
 evaluate stage scores. Confidence ranks rows within a date, so it is computed over every
@@ -30,11 +32,11 @@ import pandas as pd
 from invest.data import store
 from invest.data.panel import load_panel
 from invest.errors import ConfigError, DataError
-from invest.evaluation.uncertainty import interval_columns, level_label, predict_with_uncertainty
 from invest.io import write_text
 from invest.modelling.checkpoint import check_schema, load_model
 from invest.modelling.dataset import arrays_for
 from invest.modelling.inference import predict
+from invest.modelling.uncertainty import TOO_UNCERTAIN, interval_columns, level_label, predict_with_uncertainty
 from invest.params import Params
 
 NA = "n/a"
@@ -107,12 +109,14 @@ def score(loaded, latest, intervals: dict | None, mc_samples: int, seed: int) ->
         keep = ["prediction", "mc_std", *[c for pair in zip(*interval_columns(levels), strict=True) for c in pair]]
         frame = scored[keep].reset_index(drop=True)
         frame["confidence"] = scored["confidence"].to_numpy() if "confidence" in loaded.checkpoint else np.nan
+        frame[TOO_UNCERTAIN] = scored[TOO_UNCERTAIN].to_numpy()
         return frame, levels
     out = predict(loaded, latest, mc_samples=mc_samples, seed=seed)
     frame = pd.DataFrame({"prediction": out["prediction"]})
     if mc_samples >= 2:
         frame["mc_std"] = out["mc_std"]
     frame["confidence"] = np.nan
+    frame[TOO_UNCERTAIN] = np.nan
     return frame, []
 
 
@@ -191,7 +195,7 @@ def render(frame: pd.DataFrame, checkpoint: dict[str, Any], levels: list[float],
     target = checkpoint["target"]
     header = ["#", "ticker", "data date", f"predicted {target['horizon']} {target['kind']} return", "percentile"]
     header += [f"{level_label(level)}% interval" for level in levels] or ["interval"]
-    header.append("confidence")
+    header += ["confidence", ""]
     body = []
     for i, record in enumerate(frame.to_dict("records"), start=1):
         cells = [str(i), str(record["ticker"]), str(record["date"]), _pct(record["prediction"]), f"{record['percentile']:.0f}"]
@@ -203,6 +207,7 @@ def render(frame: pd.DataFrame, checkpoint: dict[str, Any], levels: list[float],
             cells.append(NA)
         value = record.get("confidence")
         cells.append(f"{value:.2f}" if value is not None and np.isfinite(value) else NA)
+        cells.append("too uncertain to act on" if record.get(TOO_UNCERTAIN) == 1 else "")
         body.append(cells)
     right = {0, 3, 4}
     widths = [max(len(r[i]) for r in (header, *body)) for i in range(len(header))]
@@ -217,6 +222,15 @@ def render(frame: pd.DataFrame, checkpoint: dict[str, Any], levels: list[float],
         notes.append(f"intervals: n/a (--mc-samples {mc_samples}; they need 2 or more)")
     if "confidence" not in checkpoint:
         notes.append("confidence: n/a (the checkpoint holds no confidence settings)")
+    flagged = int((frame[TOO_UNCERTAIN] == 1).sum()) if TOO_UNCERTAIN in frame else 0
+    band = (checkpoint.get("intervals") or {}).get("outcome_band") or {}
+    if flagged and levels and str(min(levels)) in band:
+        low, high = band[str(min(levels))]
+        notes.append(
+            f"too uncertain to act on ({flagged} of {len(frame)}): the {level_label(min(levels))}% interval is wider than the "
+            f"spread of every stock's outcomes ({_pct(low)} to {_pct(high)}, validation block); the model knows less about "
+            "these stocks than the market as a whole does"
+        )
     dates = frame["date"].unique()
     if len(dates) > 1:
         notes.append(f"data dates differ: {len(dates)} distinct, newest {max(dates)}, oldest {min(dates)}")

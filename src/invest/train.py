@@ -8,21 +8,21 @@ import sys
 import time
 from importlib.metadata import version
 
-import numpy as np
 import torch
 
 from invest.data.panel import load_panel
 from invest.evaluation.model_card import write_card
-from invest.evaluation.uncertainty import CONFIDENCE_VERSION, CONFIDENCE_WEIGHTS, calibrate_model, expected_market
 from invest.io import atomic_dir, write_json
 from invest.modelling import distributed
 from invest.modelling.checkpoint import LoadedModel, save
 from invest.modelling.device import resolve_device
 from invest.modelling.ensemble import checkpoint_core, fit_members, summarise
 from invest.modelling.provenance import code_version, head_commit
-from invest.modelling.splits import check_test_years
 from invest.modelling.training import Prepared, configure_runtime, prepare
+from invest.modelling.uncertainty import CONFIDENCE_VERSION, CONFIDENCE_WEIGHTS, calibrate_model, expected_market
 from invest.params import Params
+
+SECTIONS = ("train",)
 
 
 def main(
@@ -41,10 +41,6 @@ def main(
     configure_runtime(train.num_threads)
     panel = load_panel(db_path)
     prepared = prepare(panel, train)
-    if params.evaluate.mode == "walk_forward":  # a doomed evaluation stops here, before anything is trained
-        labelled = prepared.arrays.dates[~np.isnan(prepared.arrays.target)]
-        evaluate = params.evaluate
-        check_test_years(labelled, evaluate.test_years, train.embargo, evaluate.val_months, train.horizon)
     if not distributed.is_main():  # other ranks train their shard of each member and leave the writing to rank 0
         fit_members(prepared, train, device)
         distributed.teardown()

@@ -15,6 +15,8 @@ from invest.errors import DataError
 from invest.io import write_json
 from invest.params import Params
 
+SECTIONS = ("validate",)
+
 
 def main(params: Params, *, raw_dir: str | os.PathLike[str], report_path: str | os.PathLike[str]) -> None:
     findings = run_checks(read_raw(raw_dir), params.validate)

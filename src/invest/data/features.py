@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from invest.data.schema import GICS_SECTORS, MACRO_SERIES, MAX_FILL_DAYS, UNKNOWN
-from invest.params import HORIZONS
+from invest.params import months
 
 TRADING_DAYS = 252
 TEMPORAL_FEATURES = (
@@ -61,6 +61,8 @@ MACRO_FEATURES = (
 )
 SECTOR_FEATURES = tuple(f"sector_{s.lower().replace(' ', '_')}" for s in GICS_SECTORS)
 STATIC_FEATURES = FUNDAMENTAL_FEATURES + MACRO_FEATURES + SECTOR_FEATURES
+# The label horizons the store holds (train.horizon chooses one of them; params.py's choices must match).
+HORIZONS: dict[str, int] = {name: months(name) for name in ("1m", "3m", "6m", "1y", "2y", "3y")}  # name -> months
 LABELS = tuple(f"fwd_ret_{h}" for h in HORIZONS) + tuple(f"fwd_exc_{h}" for h in HORIZONS)  # label_column()
 
 # Same value for every stock on a date (a cross-sectional normalisation would erase them), and 0/1 flags.
@@ -273,10 +275,10 @@ def forward_returns(
     prices = adj_close.loc[all_month_ends]
     index = index_close.reindex(all_month_ends)
     frames = []
-    for label, months in HORIZONS.items():
-        later = prices.shift(-months)
+    for label, ahead in HORIZONS.items():
+        later = prices.shift(-ahead)
         stock = later / prices - 1
-        market = index.shift(-months) / index - 1
+        market = index.shift(-ahead) / index - 1
         frames.append(stock.stack(future_stack=True).rename(label_column(label, "raw")))
         frames.append(stock.sub(market, axis=0).stack(future_stack=True).rename(label_column(label, "excess")))
     out = pd.concat(frames, axis=1)

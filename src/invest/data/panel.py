@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from invest.data import store
+from invest.errors import DataError
 
 
 @dataclass
@@ -37,3 +38,16 @@ def load_panel(db_path: str | os.PathLike[str]) -> Panel:
         )
     finally:
         connection.close()
+
+
+def labelled_dates(db_path: str | os.PathLike[str], column: str) -> tuple[pd.DatetimeIndex, dict]:
+    """The snapshot date of every row whose ``column`` label is known, and the store's meta (no features read)."""
+    connection = store.connect_readonly(db_path)
+    try:
+        meta = store.read_meta(connection)
+        if column not in meta.get("labels", [column]):
+            raise DataError(f"{db_path} has no {column} labels; rebuild it with `dvc repro cache`")
+        frame = store.read_frame(connection, f"SELECT date FROM snapshots WHERE {column} IS NOT NULL ORDER BY date")
+    finally:
+        connection.close()
+    return pd.DatetimeIndex(frame["date"]), meta

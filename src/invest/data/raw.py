@@ -11,7 +11,8 @@ import pandas as pd
 
 from invest.data.schema import TABLES, TABLES_BY_NAME, Table, conform
 from invest.errors import DataError, InvestError
-from invest.io import atomic_path
+from invest.io import atomic_path, read_json, write_json
+from invest.pipeline import restore_hint
 
 
 def write_parquet(path: str | os.PathLike[str], frame: pd.DataFrame) -> None:
@@ -42,7 +43,7 @@ def read_table(raw_dir: str | os.PathLike[str], table: Table) -> pd.DataFrame | 
     path = Path(raw_dir) / table.filename
     if not path.exists():
         if table.required:
-            raise DataError(f"{path} not found; run `invest fetch` (or dvc repro) first")
+            raise DataError(f"{path} not found; {restore_hint(path, 'fetch it with `dvc repro fetch`')}")
         return None
     try:
         frame = pd.read_parquet(path, engine="pyarrow")
@@ -75,3 +76,17 @@ def read_existing(raw_dir: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:
         if frame is not None:
             existing[table.name] = frame
     return existing
+
+
+SOURCE_FILE = "source.json"  # what the raw tables are: their source and how the universe was chosen
+
+
+def write_source(raw_dir: str | os.PathLike[str], about: dict) -> None:
+    """Record where the raw tables came from (``fetch``), for the store and the reports."""
+    write_json(Path(raw_dir) / SOURCE_FILE, about, sort_keys=True)
+
+
+def read_source(raw_dir: str | os.PathLike[str]) -> dict:
+    """What ``write_source`` recorded; {} for raw tables written without it (by hand, or by older code)."""
+    path = Path(raw_dir) / SOURCE_FILE
+    return dict(read_json(path)) if path.exists() else {}

@@ -24,6 +24,7 @@ import pandas as pd
 
 from invest.errors import DataError, OutputError
 from invest.io import atomic_path
+from invest.pipeline import restore_hint
 
 SCHEMA_VERSION = 2  # 2: no daily prices table (nothing read it; the raw tables keep them)
 
@@ -113,7 +114,7 @@ def connect_readonly(path: str | os.PathLike[str]) -> sqlite3.Connection:
     """Open the store read-only and check it is one of ours, of the current schema version."""
     db = Path(path)
     if not db.exists():
-        raise DataError(f"{db} not found; run `invest cache` (or dvc repro) to build it")
+        raise DataError(f"{db} not found; {restore_hint(db, 'build it with `dvc repro cache`')}")
     try:
         connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
         version = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()

@@ -110,15 +110,12 @@ def write_figures(report_dir: Path, evaluation: Evaluation, params: Params) -> l
     return figures
 
 
-SOURCE_WORDS = {"sim": "simulated market", "yfinance": "Yahoo Finance prices", "files": "your files"}
-
-
 def subtitle(evaluation: Evaluation, params: Params) -> str:
     """'simulated market, 60 stocks, test Jan 2019 – Dec 2023, target 12m excess return'."""
     frame = evaluation.frame
     first, last = frame["date"].min(), frame["date"].max()
     return (
-        f"{SOURCE_WORDS.get(params.data.source, params.data.source)}, {frame['ticker'].nunique()} stocks, "
+        f"{evaluation.about.get('words', 'real prices')}, {frame['ticker'].nunique()} stocks, "
         f"test {first:%b %Y} – {last:%b %Y}, target {params.train.horizon} {params.train.target} return"
     )
 

@@ -15,29 +15,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-DATE = "date"
-MIN_ROWS_PER_DATE = 5
-
-
-def _clean(frame: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
-    """Rows where every column in ``cols`` is finite."""
-    values = frame[cols].to_numpy(dtype=float)
-    return frame.loc[np.isfinite(values).all(axis=1)]
-
-
-def rank_ic_by_date(frame: pd.DataFrame, pred: str = "prediction", target: str = "target") -> pd.Series:
-    """Spearman correlation of ``pred`` and ``target`` per date (dates with < 5 rows or a constant column dropped)."""
-    df = _clean(frame, [pred, target])[[DATE, pred, target]]
-    grouped = df.groupby(DATE, sort=True)
-    rp = grouped[pred].rank() - grouped[pred].transform("size").add(1).div(2)  # centred average ranks
-    rt = grouped[target].rank() - grouped[target].transform("size").add(1).div(2)
-    sums = pd.DataFrame({DATE: df[DATE], "xy": rp * rt, "xx": rp * rp, "yy": rt * rt}).groupby(DATE).sum()
-    n = grouped.size()
-    denom = np.sqrt(sums["xx"] * sums["yy"])
-    ok = (n >= MIN_ROWS_PER_DATE) & (sums["xx"] > 1e-12) & (sums["yy"] > 1e-12)
-    ic = (sums["xy"] / denom)[ok].clip(-1.0, 1.0)
-    ic.name = "rank_ic"
-    return ic
+# the one rank IC (training selects epochs with it) lives in the modelling layer; scored from here too
+from invest.modelling.ranking import DATE, MIN_ROWS_PER_DATE, rank_ic_by_date  # noqa: F401
+from invest.modelling.ranking import clean_rows as _clean
 
 
 def newey_west_lags(n: int, horizon_months: int) -> int:
@@ -288,12 +268,13 @@ def verdict(
     names: tuple[str, str] = ("A", "B"),
 ) -> str:
     """One metric's verdict on B − A (``diff`` with its 95% interval) in plain words, marked significant
-    (the interval excludes 0) or not; ``names`` say what A and B are."""
+    (the interval excludes 0) or not; ``names`` say what A and B are. One sign convention everywhere:
+    the difference and its interval are always B − A, signed, whichever side is better."""
     a, b = names
     if diff is None or low is None or high is None or not np.all(np.isfinite([diff, low, high])):
         return f"{what}: no verdict (undefined on these rows)"
-    interval = f"95% interval {fmt.format(low)} to {fmt.format(high)}"
+    difference = f"{b} − {a} = {fmt.format(diff)}, 95% interval {fmt.format(low)} to {fmt.format(high)}"
     if low > 0 or high < 0:
         winner = b if (diff > 0) == higher_is_better else a
-        return f"{what}: {winner} better by {fmt.format(abs(diff)).lstrip('+')} ({interval}; significant)"
-    return f"{what}: no significant difference ({b} − {a} = {fmt.format(diff)}, {interval})"
+        return f"{what}: {winner} better ({difference}; significant)"
+    return f"{what}: no significant difference ({difference})"

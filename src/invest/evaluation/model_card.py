@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from invest import pipeline
 from invest.errors import DataError
-from invest.evaluation import MODEL, ORACLE
+from invest.evaluation import MODEL, ORACLE, verdict
 from invest.io import read_json, write_json
 
 if TYPE_CHECKING:
@@ -141,6 +141,8 @@ def headline(evaluation: Evaluation, evaluate_params: Any = None) -> dict[str, A
         "baselines": {
             name: {"rank_ic": scores.loc[name, "rank_ic"], "mae": scores.loc[name, "mae"]} for name in evaluation.baselines
         },
+        "verdict": verdict.skill(evaluation).replace("**", ""),
+        "margin_convention": "model − baseline, signed, with its 95% interval (rank IC, net return: positive = model better; MAE: negative = model better)",
         "margins": {
             name: {
                 metric: {"diff": row[metric], "ci_low": row[f"{metric}_lo"], "ci_high": row[f"{metric}_hi"]}

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from invest.evaluation import MODEL
 from invest.evaluation.predictors import Fold, Prediction, register
-from invest.evaluation.uncertainty import calibrate_model, expected_market, predict_with_uncertainty
 from invest.modelling.checkpoint import LoadedModel
 from invest.modelling.ensemble import checkpoint_core, fit_members
+from invest.modelling.uncertainty import calibrate_model, expected_market, predict_with_uncertainty
 
 
 @register(MODEL)

@@ -6,14 +6,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from invest.evaluation import MODEL, ORACLE, metrics
+from invest.evaluation import MODEL, ORACLE, metrics, verdict
+from invest.evaluation.coverage import mae_order
 from invest.evaluation.figures import coverage_rows, write_figures
 from invest.evaluation.scoring import Evaluation
-from invest.evaluation.uncertainty import level_label, mae_order
 from invest.io import output_errors, write_csv, write_text
+from invest.modelling.uncertainty import TOO_UNCERTAIN, level_label
 from invest.params import Params
 
-RANKING_BASELINES_EXCLUDED = ("zero", "historical_mean")  # constant predictions: no rank IC to compare
+RANKING_BASELINES_EXCLUDED = verdict.CONSTANT_BASELINES  # constant predictions: no rank IC to compare
 
 
 def write_predictions(path: Path, frame: pd.DataFrame) -> None:
@@ -28,7 +29,10 @@ def write_report(report_dir: Path, evaluation: Evaluation, params: Params) -> No
     with output_errors(report_dir / "report.md"):  # a file named like the directory, no permission
         report_dir.mkdir(parents=True, exist_ok=True)
     figures = write_figures(report_dir, evaluation, params)
-    lines = ["# Evaluation report", "", headline(evaluation, params)]
+    lines = ["# Evaluation report", "", verdict.skill(evaluation), ""]
+    caveat = verdict.data_caveat(evaluation.about)
+    lines += [caveat, ""] if caveat else []
+    lines += [headline(evaluation, params)]
     lines += _scores_section(evaluation)
     lines += _margins_section(evaluation)
     lines += _years_section(evaluation)
@@ -58,8 +62,14 @@ def headline(evaluation: Evaluation, params: Params) -> str:
         f"(a constant guess scores {_fmt(evaluation.base_rates['best_constant_hit_rate'])})."
     )
     text += _coverage_sentence(evaluation.coverage)
+    if TOO_UNCERTAIN in frame and frame[TOO_UNCERTAIN].notna().any():
+        text += (
+            f" {frame[TOO_UNCERTAIN].mean():.0%} of the predictions were too uncertain to act on (their narrowest interval "
+            "was wider than the spread of every stock's outcomes)."
+        )
     bullets = [f"- **{name}**: " + "; ".join(baseline_verdicts(evaluation, name)) + "." for name in evaluation.margins.index]
-    return "\n".join([text, "", "The model against each baseline (95% intervals from a block bootstrap):", "", *bullets])
+    intro = "The model against each baseline (model − baseline, with 95% intervals from a block bootstrap):"
+    return "\n".join([text, "", intro, "", *bullets])
 
 
 def baseline_verdicts(evaluation: Evaluation, name: str) -> list[str]:

@@ -8,12 +8,13 @@ frame and returns an :class:`Evaluation` of tables; flat metric keys are made on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
-from invest.evaluation import MODEL, ORACLE, metrics, portfolio, uncertainty
+from invest.evaluation import MODEL, ORACLE, coverage, metrics, portfolio
 from invest.evaluation.portfolio import BacktestResult
+from invest.modelling.uncertainty import MEMBER_PREFIX
 from invest.params import Params
 
 BASE_RATE_KEYS = (
@@ -58,10 +59,11 @@ class Evaluation:
     base_rates: dict[str, float]
     margins: pd.DataFrame  # index: baseline; the network minus it: rank_ic/mae diff, lo, hi (95% block bootstrap)
     by_year: pd.DataFrame  # index: test year; rows, <predictor>_rank_ic, model_mae
-    coverage: pd.DataFrame | None  # uncertainty.coverage_table (None without intervals)
-    confidence: pd.DataFrame | None  # uncertainty.confidence_table
+    coverage: pd.DataFrame | None  # coverage.coverage_table (None without intervals)
+    confidence: pd.DataFrame | None  # coverage.confidence_table
     members: pd.DataFrame | None = None  # index: member; rank_ic, mae of each network of the ensemble alone
     portfolio: dict[str, BacktestResult] | None = None  # predictor -> its books' walk-forward backtest (docs/portfolio.md)
+    about: dict = field(default_factory=dict)  # the data: source, universe, point in time or not (``data_about``)
 
     @property
     def has_oracle(self) -> bool:
@@ -87,14 +89,25 @@ def evaluate_predictions(frame: pd.DataFrame, baselines: list[str], params: Para
             margins, orient="index", columns=[f"{key}{end}" for key in MARGIN_KEYS for end in ("", "_lo", "_hi")]
         ),
         by_year=_by_year(frame, names),
-        coverage=uncertainty.coverage_table(frame, params.train.interval_levels) if with_intervals else None,
-        confidence=uncertainty.confidence_table(frame) if with_intervals else None,
+        coverage=coverage.coverage_table(frame, params.train.interval_levels) if with_intervals else None,
+        confidence=coverage.confidence_table(frame) if with_intervals else None,
         members=_members(frame, horizon),
         portfolio=backtests,
     )
 
 
 MARGIN_KEYS = ("rank_ic", "mae", "portfolio")
+
+
+def data_about(store_meta: dict) -> dict:
+    """What the reports say about the data, from the store's meta (fetch's record, when the store has it)."""
+    about = dict(store_meta.get("data") or {})
+    if store_meta.get("has_oracle"):  # a store built without fetch's record: the oracle says it is simulated
+        about.setdefault("simulated", True)
+        about.setdefault("words", "simulated market")
+    about["point_in_time_universe"] = bool(about.get("point_in_time_universe") or store_meta.get("point_in_time_universe"))
+    about.setdefault("words", "real prices")
+    return about
 
 
 def _margin(frame: pd.DataFrame, name: str, backtests: dict[str, BacktestResult] | None, params: Params) -> dict[str, float]:
@@ -123,10 +136,10 @@ def _backtests(frame: pd.DataFrame, names: list[str], params: Params) -> dict[st
 
 def _members(frame: pd.DataFrame, horizon: int) -> pd.DataFrame | None:
     """Each ensemble member scored alone: how much one seed's network varies (the ensemble is their mean)."""
-    columns = [column for column in frame.columns if column.startswith(uncertainty.MEMBER_PREFIX)]
+    columns = [column for column in frame.columns if column.startswith(MEMBER_PREFIX)]
     if len(columns) < 2:
         return None
-    rows = {int(column.removeprefix(uncertainty.MEMBER_PREFIX)): score(frame, column, horizon) for column in columns}
+    rows = {int(column.removeprefix(MEMBER_PREFIX)): score(frame, column, horizon) for column in columns}
     return pd.DataFrame.from_dict(rows, orient="index")[["rank_ic", "mae", "hit_rate"]]
 
 

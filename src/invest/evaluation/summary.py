@@ -16,8 +16,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from invest.evaluation import MODEL, ORACLE, portfolio, uncertainty
+from invest.evaluation import MODEL, ORACLE, coverage, portfolio
 from invest.evaluation.scoring import Evaluation
+from invest.modelling.uncertainty import TOO_UNCERTAIN, level_label
 
 INTERVAL_KEY = {"calibrated": "interval", "mc_dropout": "mc_interval"}
 
@@ -37,7 +38,9 @@ def flatten(evaluation: Evaluation) -> dict[str, Any]:
         for row in evaluation.confidence.itertuples(index=False):
             out[f"confidence_q{row.quintile}_mae"] = row.mae
             out[f"confidence_q{row.quintile}_rank_ic"] = row.rank_ic
-        out["confidence_mae_order"] = uncertainty.mae_order(evaluation.confidence)
+        out["confidence_mae_order"] = coverage.mae_order(evaluation.confidence)
+    if TOO_UNCERTAIN in frame:  # share of predictions whose interval was wider than the spread of all outcomes
+        out["too_uncertain_share"] = float(frame[TOO_UNCERTAIN].mean())
     if evaluation.members is not None:  # one seed's network alone: mean and spread over the ensemble's seeds
         for key in ("rank_ic", "mae"):
             out[f"model_members_{key}_mean"] = float(evaluation.members[key].mean())
@@ -81,7 +84,7 @@ def portfolio_keys(results: dict[str, portfolio.BacktestResult]) -> dict[str, fl
 def coverage_keys(table) -> dict[str, float]:
     out = {}
     for row in table.itertuples(index=False):
-        name = f"{INTERVAL_KEY[row.kind]}_{uncertainty.level_label(row.level)}"
+        name = f"{INTERVAL_KEY[row.kind]}_{level_label(row.level)}"
         if row.group == "pooled":
             out[f"{name}_coverage"] = row.coverage
             out[f"{name}_width"] = row.width

@@ -23,7 +23,7 @@ from invest.modelling.checkpoint import LoadedModel
 from invest.modelling.dataset import Arrays, load_arrays
 from invest.modelling.device import resolve_device
 from invest.modelling.ensemble import fit_member
-from invest.modelling.splits import Split, check_test_years
+from invest.modelling.splits import Split, check_test_years, snapshots_per_year
 from invest.modelling.splits import walk_forward as walk_forward_split
 from invest.modelling.training import prepare
 from invest.params import EvaluateParams, Params, TrainParams
@@ -36,7 +36,10 @@ def walk_forward(panel: Panel, params: Params) -> pd.DataFrame:
     arrays = load_arrays(panel, train_params)
     years = pd.DatetimeIndex(arrays.dates).year
     labelled = ~np.isnan(arrays.target)
-    check_test_years(arrays.dates[labelled], settings.test_years, train_params.embargo, settings.val_months, train_params.horizon)
+    per_year = snapshots_per_year(str(panel.meta.get("snapshot_freq", "monthly")))
+    check_test_years(
+        arrays.dates[labelled], settings.test_years, train_params.embargo, settings.val_months, train_params.horizon, per_year
+    )
     folds = []
     for year in settings.test_years:
         split = walk_forward_split(year, train_params.embargo, settings.val_months)

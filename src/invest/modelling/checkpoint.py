@@ -40,6 +40,7 @@ from invest.io import atomic_path
 from invest.modelling.model import LSTMTransformerNetwork
 from invest.modelling.scaling import Scaler
 from invest.modelling.splits import Split
+from invest.pipeline import restore_hint
 
 FORMAT = "invest-checkpoint"
 FORMAT_VERSION = 2
@@ -114,7 +115,7 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and sanity-check a checkpoint file."""
     file = Path(path)
     if not file.exists():
-        raise DataError(f"{file} not found; train a model with `dvc repro train` or `dvc pull`")
+        raise DataError(f"{file} not found; {restore_hint(file, 'train a model with `dvc repro train`')}")
     try:
         checkpoint = torch.load(file, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError) as exc:

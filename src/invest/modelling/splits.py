@@ -58,34 +58,77 @@ def walk_forward(year: int, embargo_months: int, val_months: int) -> Split:
     return Split(val_start - pd.DateOffset(months=embargo_months), val_start, val_end, test_start)
 
 
-def check_test_years(labelled_dates: np.ndarray, years: list[int], embargo_months: int, val_months: int, horizon: str) -> None:
+def labelled_span(dates: pd.DatetimeIndex) -> str:
+    """What every date-range message names: the data's first and last labelled snapshot dates."""
+    if dates.empty:
+        return "no snapshot has a known label"
+    return f"labelled snapshots run {dates.min().date()} to {dates.max().date()}"
+
+
+def check_split(labelled_dates: np.ndarray, split: Split, horizon: str, where: str) -> None:
+    """A ``ConfigError`` naming the data's labelled dates unless training and validation both get ``MIN_ROWS`` rows."""
+    dates = pd.DatetimeIndex(labelled_dates)
+    masks = split.masks(dates)
+    for block in ("train", "val"):
+        count = int(masks[block].sum())
+        if count < MIN_ROWS:
+            name = {"train": "training", "val": "validation"}[block]
+            window = (
+                f"up to {split.train_end.date()}"
+                if block == "train"
+                else f"{split.val_start.date()} (exclusive) to {split.val_end.date()}"
+            )
+            raise ConfigError(
+                f"{where}: only {count} labelled {horizon} rows for {name} ({window}; {labelled_span(dates)}); "
+                "move train.train_end / train.val_end inside the labelled dates, or fetch a longer history (data.start)"
+            )
+
+
+def snapshots_per_year(freq: str) -> int:
+    """How many snapshot dates a full year has (``cache.snapshot_freq``)."""
+    return {"monthly": 12, "quarterly": 4}[freq]
+
+
+def check_test_years(
+    labelled_dates: np.ndarray,
+    years: list[int],
+    embargo_months: int,
+    val_months: int,
+    horizon: str,
+    dates_per_year: int = 12,
+) -> None:
     """One line naming every test year that cannot be evaluated on these data, and the years that can.
 
-    A year can be tested if it has labelled snapshots and its walk-forward split leaves at least
-    ``MIN_ROWS`` labelled rows to train on and to validate on. Run before anything is trained.
+    A year can be tested if every one of its ``dates_per_year`` snapshot dates has labels (a year
+    scored on 2 month ends is not a year) and its walk-forward split leaves at least ``MIN_ROWS``
+    labelled rows to train on and to validate on. Run before anything is trained.
     """
     dates = pd.DatetimeIndex(labelled_dates)
     if dates.empty:
         raise ConfigError(
             f"no snapshot has a known {horizon} return: fetch a longer history (data.start) or a shorter train.horizon"
         )
+    per_year = pd.Series(dates.unique()).dt.year.value_counts()
 
-    def testable(year: int) -> bool:
+    def problem(year: int) -> str | None:
         masks = walk_forward(year, embargo_months, val_months).masks(dates)
-        return bool((dates.year == year).any()) and masks["train"].sum() >= MIN_ROWS and masks["val"].sum() >= MIN_ROWS
+        count = int(per_year.get(year, 0))
+        if count == 0:
+            return "no labelled snapshots"
+        if count < dates_per_year:
+            return f"labels on only {count} of its {dates_per_year} snapshot dates"
+        if masks["train"].sum() < MIN_ROWS or masks["val"].sum() < MIN_ROWS:
+            return "too little labelled history before it to train and validate on"
+        return None
 
-    bad = [year for year in years if not testable(year)]
+    bad = {year: reason for year in years if (reason := problem(year)) is not None}
     if not bad:
         return
-    span = f"labelled snapshots run {dates.min().date()} to {dates.max().date()}"
-    good = [year for year in range(dates.min().year, dates.max().year + 1) if testable(year)]
+    good = [year for year in range(dates.min().year, dates.max().year + 1) if problem(year) is None]
     fix = (
         f"choose years from {good[0]} to {good[-1]}"
         if good
         else "fetch a longer history (data.start) or shorten evaluate.val_months"
     )
-    named = ", ".join(map(str, bad))
-    verb = "has" if len(bad) == 1 else "have"
-    raise ConfigError(
-        f"evaluate.test_years: {named} {verb} no {horizon} returns to test on or too little history before to train on ({span}); {fix}"
-    )
+    named = "; ".join(f"{year} has {reason}" for year, reason in bad.items())
+    raise ConfigError(f"evaluate.test_years: {named} ({horizon} returns; {labelled_span(dates)}); {fix}")

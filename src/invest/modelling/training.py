@@ -28,8 +28,9 @@ from invest.modelling import distributed
 from invest.modelling.cross_section import label_scores
 from invest.modelling.dataset import Arrays, load_arrays
 from invest.modelling.model import LSTMTransformerNetwork, ModelConfig
+from invest.modelling.ranking import mean_rank_ic
 from invest.modelling.scaling import Scaler
-from invest.modelling.splits import Split
+from invest.modelling.splits import Split, labelled_span
 from invest.params import TrainParams
 
 
@@ -78,8 +79,9 @@ def prepare(panel: Panel, params: TrainParams, split: Split | None = None, array
     masks = {name: mask & labelled for name, mask in masks.items()}
     for name in ("train", "val"):
         if masks[name].sum() < 10:
+            span = labelled_span(pd.DatetimeIndex(arrays.dates[labelled]))
             raise DataError(
-                f"only {int(masks[name].sum())} labelled {name} rows for horizon {params.horizon}; "
+                f"only {int(masks[name].sum())} labelled {name} rows for horizon {params.horizon} ({span}); "
                 "adjust train.train_end / train.val_end to the data's dates"
             )
     if params.control == "shuffled_labels":
@@ -153,18 +155,6 @@ def fit(
         "history": history,
     }
     return network, summary
-
-
-def mean_rank_ic(prediction: np.ndarray, target: np.ndarray, dates: np.ndarray) -> float:
-    """Mean over dates of the Spearman correlation of prediction and target (dates with < 5 rows or
-    constant values left out; NaN when none is left): how well the network ranks the validation block."""
-    frame = pd.DataFrame({"date": dates, "p": prediction, "y": target}).dropna()
-    frame = frame[frame.groupby("date")["y"].transform("size") >= 5]
-    if frame.empty:
-        return float("nan")
-    ranked = frame.groupby("date")[["p", "y"]].rank()
-    ic = ranked.groupby(frame["date"]).corr().xs("p", level=1)["y"]
-    return float(ic.mean()) if ic.notna().any() else float("nan")
 
 
 def _train_epoch(model, optimizer, loss_fn, tensors: dict[str, torch.Tensor], shard: np.ndarray, batch: int, bf16: bool) -> float:

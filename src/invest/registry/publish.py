@@ -31,6 +31,55 @@ def _locked_md5(repo: str | os.PathLike[str], commit: str, path: str, ref: str) 
     raise RegistryError(f"dvc.lock at {ref} records no {path}; run `dvc repro`, commit dvc.lock and `dvc push` first")
 
 
+def check_params_match(repo: str | os.PathLike[str], commit: str, ref: str) -> None:
+    """Refuse a commit whose params.yaml is not the one its dvc.lock was built with: in another clone
+    `dvc status` would call the model out of date, and nobody could tell which settings made it."""
+    lock = yaml.safe_load(git(repo, "show", f"{commit}:dvc.lock")) or {}
+    try:
+        committed = yaml.safe_load(git(repo, "show", f"{commit}:params.yaml")) or {}
+    except RegistryError:
+        committed = {}
+    differ = []
+    for stage in (lock.get("stages") or {}).values():
+        for key, value in ((stage.get("params") or {}).get("params.yaml") or {}).items():
+            differ += [d for d in _differences(key, value, _lookup(committed, key)) if d not in differ]
+    if differ:
+        shown = "; ".join(f"{key}: {_shown(new)} in dvc.lock, {_shown(old)} in params.yaml" for key, new, old in differ[:3])
+        more = f" (+{len(differ) - 3} more)" if len(differ) > 3 else ""
+        raise RegistryError(
+            f"params.yaml at {ref} is not the one its dvc.lock was built with ({shown}{more}); commit them together "
+            "(git add params.yaml dvc.lock metrics models evaluation && git commit) and register again"
+        )
+
+
+_MISSING = object()
+
+
+def _lookup(tree: dict, dotted: str):
+    value = tree
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+def _differences(key: str, locked, committed) -> list[tuple[str, object, object]]:
+    """(dotted key, value in dvc.lock, value in params.yaml) for every leaf that differs."""
+    if isinstance(locked, dict) and isinstance(committed, dict):
+        found = []
+        for name in sorted(set(locked) | set(committed), key=str):
+            found += _differences(f"{key}.{name}", locked.get(name, _MISSING), committed.get(name, _MISSING))
+        return found
+    if locked == committed:
+        return []
+    return [(key, locked, committed)]
+
+
+def _shown(value) -> str:
+    return "absent" if value is _MISSING else repr(value)
+
+
 def file_md5(path: str | os.PathLike[str]) -> str:
     """The md5 DVC records for a file (of its bytes)."""
     import hashlib
@@ -52,6 +101,7 @@ def check_publishable(repo: str | os.PathLike[str], ref: str) -> tuple[str, str,
     commit = git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").strip()
     path = artifact_path(repo, commit)
     md5 = _locked_md5(repo, commit, path, ref)
+    check_params_match(repo, commit, ref)
     if commit != git(repo, "rev-parse", "HEAD").strip():
         return commit, path, md5
     folder = str(Path(path).parent)
@@ -60,7 +110,7 @@ def check_publishable(repo: str | os.PathLike[str], ref: str) -> tuple[str, str,
         shown = ", ".join(line[3:] for line in dirty[:4])
         raise RegistryError(
             f"uncommitted changes to {shown}: the model in the workspace is not the one {ref} records; "
-            f"commit them first (git add dvc.lock {folder} && git commit) and register again"
+            f"commit them first (git add params.yaml dvc.lock {folder} && git commit) and register again"
         )
     workspace = Path(repo, path)
     if workspace.is_file() and file_md5(workspace) != md5:

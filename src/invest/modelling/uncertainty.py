@@ -18,8 +18,8 @@ Confidence (0 = least, 1 = most), from six documented factors, each turned into 
   completeness share of missing inputs (fundamentals, months)   weight 0.10
   extremes     share of inputs clipped at ±5 robust std         weight 0.10
 
-confidence = 1 − Σ weight·penalty. ``coverage_table`` and ``confidence_table`` check both on
-test rows: coverage per level, year and volatility tercile; error and rank IC by confidence.
+confidence = 1 − Σ weight·penalty. ``invest.evaluation.coverage`` checks both on test rows:
+coverage per level, year and volatility tercile; error and rank IC by confidence.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import numpy as np
 import pandas as pd
 
 from invest.data.features import FUNDAMENTALS_MISSING, SIZE, STEP_MASK, VOLATILITY
-from invest.evaluation import metrics
 from invest.modelling.checkpoint import LoadedModel
 from invest.modelling.dataset import Arrays
 from invest.modelling.inference import predict
@@ -110,6 +109,7 @@ def calibrate(
         z_target, z_prediction, scale = target[known], prediction[known], std[known]
     floor = scale_floor(scale)
     quantiles = fit_conformal(np.abs(z_target - z_prediction), scale, levels, min_scale=floor)
+    realised = target[known]
     return {
         "levels": list(levels),
         "quantiles": {str(level): float(q) for level, q in quantiles.items()},
@@ -117,6 +117,14 @@ def calibrate(
         "n_calibration": int(known.sum()),
         "space": space,
         "offset": float(offset),
+        # the spread of every stock's outcomes at each level: an interval wider than this says less about a
+        # stock than the cross-section already does (``too_uncertain``)
+        "outcome_band": {
+            str(level): [float(np.quantile(realised, (1 - level) / 2)), float(np.quantile(realised, (1 + level) / 2))]
+            for level in levels
+        }
+        if realised.size
+        else {},
     }
 
 
@@ -151,8 +159,10 @@ def intervals(prediction: np.ndarray, std: np.ndarray, calibration: dict) -> pd.
     """Calibrated (``lower_80`` ...) and raw MC-dropout (``mc_lower_80`` ...) bounds, per level.
 
     Built in log(1 + raw return) and mapped back, so a raw return's bound never falls below -100%
-    (an excess return's below -100% minus the expected market move) and the upper side is wider,
-    as returns are skewed. Calibrations written before log space (no ``space``) stay symmetric.
+    and the upper side is wider, as returns are skewed. An excess return's lower bound is clipped at
+    -100% too: below it lies only a stock that lost everything while the market rose, and a bound
+    there reads as a loss of more than everything. Calibrations written before log space (no
+    ``space``) stay symmetric.
     """
     out = {}
     log_space = calibration.get("space") == LOG_SPACE
@@ -161,7 +171,7 @@ def intervals(prediction: np.ndarray, std: np.ndarray, calibration: dict) -> pd.
     scale = np.maximum(z_std, calibration["min_scale"])
 
     def back(value: np.ndarray) -> np.ndarray:
-        return np.exp(value) - 1.0 - offset if log_space else value
+        return np.maximum(np.exp(value) - 1.0 - offset, -1.0) if log_space else value
 
     for level in calibration["levels"]:
         (lower,), (upper,) = interval_columns([level])
@@ -194,9 +204,26 @@ def predict_with_uncertainty(
     past_scaled, static_scaled = loaded.scaler.transform(arrays)
     frame["clipped_share"] = clipped_share(past_scaled, static_scaled)
     frame["confidence"] = confidence(frame, max(calibration["levels"])).to_numpy()
+    frame[TOO_UNCERTAIN] = too_uncertain(frame, calibration)
     for member in range(out["members"].shape[1]):  # each network of the ensemble on its own
         frame[member_column(member)] = out["members"][:, member]
     return frame
+
+
+TOO_UNCERTAIN = "too_uncertain"
+
+
+def too_uncertain(frame: pd.DataFrame, calibration: dict) -> np.ndarray:
+    """1 where the narrowest calibrated interval is wider than the spread of every stock's outcomes at that
+    level (``outcome_band``): the model then knows less about this stock than the cross-section does, and
+    its prediction is too uncertain to act on; 0 otherwise; NaN for a calibration without the band."""
+    band = calibration.get("outcome_band") or {}
+    level = min(calibration["levels"])
+    if str(level) not in band:
+        return np.full(len(frame), np.nan)
+    (lower,), (upper,) = interval_columns([level])
+    low, high = band[str(level)]
+    return ((frame[upper] - frame[lower]).to_numpy() > high - low).astype(float)
 
 
 MEMBER_PREFIX = "model_member_"
@@ -242,46 +269,3 @@ def confidence(frame: pd.DataFrame, widest_level: float) -> pd.Series:
     total = sum(weights.values())
     score = 1 - sum(weight / total * penalties[name] for name, weight in weights.items())
     return score.clip(0, 1).rename("confidence")
-
-
-# ---------------------------------------------------------------------------- scoring on test rows
-
-
-def coverage_table(frame: pd.DataFrame, levels: Sequence[float], target: str = "target") -> pd.DataFrame:
-    """Coverage and mean width of each interval kind and level: pooled, per test year, per volatility tercile.
-
-    Columns: kind (calibrated | mc_dropout), level, group (pooled | year | volatility), bucket
-    ("all", the year, or the tercile 1..3 from low to high volatility), coverage, width, n.
-    """
-    groupings = {
-        "year": frame["date"].dt.year,
-        "volatility": pd.qcut(frame[VOLATILITY].rank(method="first"), 3, labels=[1, 2, 3]),
-    }
-    rows = []
-    for level in levels:
-        for kind, prefix in KINDS.items():
-            (lower,), (upper,) = interval_columns([level], prefix)
-            inside = (frame[target] >= frame[lower]) & (frame[target] <= frame[upper])
-            width = frame[upper] - frame[lower]
-            rows.append((kind, level, "pooled", "all", float(inside.mean()), float(width.mean()), len(inside)))
-            for group, by in groupings.items():
-                for bucket, hits in inside.groupby(by, observed=True):
-                    rows.append((kind, level, group, str(bucket), float(hits.mean()), float(width[hits.index].mean()), len(hits)))
-    return pd.DataFrame(rows, columns=["kind", "level", "group", "bucket", "coverage", "width", "n"])
-
-
-def confidence_table(frame: pd.DataFrame, target: str = "target") -> pd.DataFrame:
-    """MAE and rank IC of the model by confidence quintile (1 = the least confident fifth)."""
-    quintile = pd.qcut(frame["confidence"].rank(method="first"), 5, labels=[1, 2, 3, 4, 5])
-    rows = []
-    for bucket, block in frame.groupby(quintile, observed=True):
-        mae = float((block["model"] - block[target]).abs().mean())
-        rank_ic = float(metrics.rank_ic_by_date(block, "model", target).mean())
-        rows.append((int(bucket), mae, rank_ic, len(block)))
-    return pd.DataFrame(rows, columns=["quintile", "mae", "rank_ic", "n"])
-
-
-def mae_order(table: pd.DataFrame) -> float:
-    """Rank correlation of confidence quintile and MAE: -1 when errors fall steadily as confidence rises."""
-    maes = table["mae"].reset_index(drop=True)
-    return float(maes.corr(pd.Series(range(len(maes))), method="spearman"))
