@@ -6,7 +6,9 @@ Prints four tables:
 
 1. per stage: wall seconds (from dvc's "Running stage" line to the next one, so it includes
    dvc hashing the stage's outputs and writing dvc.lock), CPU seconds and peak RSS of the
-   process tree (psutil, polled every 50 ms; dvc itself included);
+   process tree (psutil, polled every 50 ms; dvc itself included); then, inside evaluate, the
+   walk-forward's wall time and the seconds its network jobs and its baseline jobs took, and the
+   scoring, report and figures after them (the lines evaluate prints);
 2. no-op `dvc repro` and `dvc status` right after: median / min / max of ``--runs`` runs;
 3. the store: bytes per snapshot and per ticker-month, and per table (SQLite's dbstat);
 4. the CPU taken by other processes meanwhile (on a shared machine wall times mean little
@@ -72,6 +74,7 @@ def repro(repo: Path) -> dict:
         )
     startup = (marks[0][1] if marks else ended) - started
     return {
+        "timing": [line.strip() for line in log if line.startswith("evaluate: time:")],
         "total_s": ended - started,
         "startup_s": startup,
         "stages": stages,
@@ -138,6 +141,11 @@ def main() -> None:
     rows.append(["**total**", f"**{result['total_s']:.1f}**", f"{result['cpu_s']:.1f}", mib(result["peak_rss"])])
     print_table(["stage", "wall s", "CPU s", "peak RSS (tree)"], rows)
     print(f"background: {background.describe()}\n")
+    if result["timing"]:
+        print("inside evaluate (the network against the rest):\n")
+        for line in result["timing"]:
+            print(f"    {line.removeprefix('evaluate: time: ')}")
+        print()
 
     env = stage_env(repo)
     noop = timed_runs(["dvc", "repro"], repo, args.runs, env)

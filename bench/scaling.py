@@ -64,7 +64,8 @@ def worker(n_tickers: int, base: Path, profile_dir: Path | None) -> None:
     from invest import params as params_module
     from invest.data.panel import load_panel
     from invest.modelling.device import resolve_device
-    from invest.modelling.training import fit, prepare
+    from invest.modelling.engine import fit_stack
+    from invest.modelling.training import prepare
 
     params = params_module.load(REPO / "params.yaml")
     params = replace(params, data=replace(params.data, n_tickers=n_tickers), train=replace(params.train, epochs=1))
@@ -74,8 +75,9 @@ def worker(n_tickers: int, base: Path, profile_dir: Path | None) -> None:
     def train_arrays() -> None:
         state["prepared"] = prepare(load_panel(base / "stock_data.db"), params.train)
 
-    def train_epoch() -> None:
-        fit(state["prepared"], params.train, resolve_device("cpu"))
+    def train_epoch() -> None:  # the whole ensemble, stacked, as the train stage and every walk-forward job run it
+        members = list(range(params.train.ensemble_size))
+        fit_stack(state["prepared"], params.train, members, resolve_device("cpu"), verbose=False)
 
     steps = {
         "fetch": lambda: fetch.main(params, raw_dir=base / "raw", report_path=base / "fetch.json"),

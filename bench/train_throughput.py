@@ -1,20 +1,27 @@
-"""Training throughput on the CPU: samples/s and peak memory, by thread count.
+"""Training throughput on the CPU: what the hardware allows against what training gets.
 
-    python bench/train_throughput.py [--db data/stock_data.db] [--epochs 3] [--threads 1 2]
+    python bench/train_throughput.py [--db data/stock_data.db] [--batch 256 512 1024] [--threads 1]
 
 Uses the store given by ``--db`` (default: data/stock_data.db when it exists, else the default
 100-ticker simulated market built in a temporary directory) and the ``train`` settings of
-params.yaml. Each thread setting runs in its own process (thread pools and peak RSS start
-clean): one warm-up epoch, then ``--epochs`` timed epochs of the very loop ``train.fit`` runs
-(AdamW, Huber loss, gradient clipping, batch size from params.yaml), then timed inference
-(no grad, batches of 2048). A row with OMP_WAIT_POLICY=PASSIVE shows what spinning OpenMP
-workers cost when another process holds a core; ``--busy 1`` keeps one core busy with a spinning
-process during the measurements, to show the same on purpose (a shared or loaded machine).
+params.yaml. Each row runs in its own process (thread pools and peak RSS start clean) and prints:
+
+* **ceiling**: the same stacked network (``train.ensemble_size`` members), forward + backward +
+  optimizer step with dropout, on random inputs already in memory, ``ceiling_rows`` rows a member
+  per step: no data pipeline, no validation, no early stopping. Member-samples per second.
+* **training**: ``engine.fit_stack`` on the store's training split with that batch size, from
+  start to the last member's stop (batch gathering, dropout masks, validation each epoch, rank IC,
+  early stopping and best-weight copies included): member-samples trained per second of its wall
+  time, and that as a share of the ceiling. Also its epochs, best validation loss and rank IC (the
+  mean over members), so a larger batch that trains faster but worse shows.
+* **inference**: every member's prediction with dropout off, and with ``train.mc_samples`` Monte
+  Carlo samples of the head (what evaluate and predict run), in member-samples per second.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -28,68 +35,79 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, Background, machine, print_table  # noqa: E402
 
 
-def worker(db: Path, threads: int, epochs: int) -> dict:
+def ceiling(params, temporal: int, static: int, rows: int, steps: int = 12) -> float:
+    import torch
+    from torch.nn import functional as F
+
+    from invest.modelling.engine import StackAdamW, clip_per_member
+    from invest.modelling.model import ModelConfig
+    from invest.modelling.stacked import DropoutStreams, StackedNetwork
+
+    members = params.ensemble_size
+    config = ModelConfig.from_params(params, temporal, static)
+    net = StackedNetwork.initialised(config, list(range(members))).train()
+    streams = DropoutStreams(list(range(members)), params.dropout, torch.device("cpu"))
+    optimizer = StackAdamW(list(net.stacked), params.learning_rate, params.weight_decay)
+    past, stat = torch.randn(members, rows, params.seq_len, temporal), torch.randn(members, rows, static)
+    target = torch.randn(members, rows)
+
+    def step() -> None:
+        out = net(past, stat, streams.draw(config, rows, params.seq_len))
+        optimizer.zero_grad()
+        F.huber_loss(out, target, delta=params.huber_delta, reduction="none").mean(1).sum().backward()
+        clip_per_member(list(net.stacked), 1.0)
+        optimizer.step()
+
+    step()
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return members * rows * steps / (time.perf_counter() - started)
+
+
+def worker(db: Path, threads: int, batch: int, ceiling_rows: int) -> dict:
     import numpy as np
     import torch
-    from torch import nn
 
     from invest import params as params_module
     from invest.data.panel import load_panel
-    from invest.modelling.training import build_network, configure_runtime, prepare, seed
+    from invest.modelling.engine import fit_stack
+    from invest.modelling.inference import member_outputs
+    from invest.modelling.training import configure_runtime, prepare
 
-    train_params = params_module.load(REPO / "params.yaml").train
+    params = dataclasses.replace(params_module.load(REPO / "params.yaml").train, batch_size=batch)
     configure_runtime(threads)
-    seed(train_params.seed)
-    rss_before = _rss()
-    prepared = prepare(load_panel(db), train_params)
-    network = build_network(prepared, train_params)
-    optimizer = torch.optim.AdamW(network.parameters(), lr=train_params.learning_rate, weight_decay=train_params.weight_decay)
-    loss_fn = nn.HuberLoss(delta=train_params.huber_delta)
-    past, static = torch.from_numpy(prepared.past), torch.from_numpy(prepared.static)
-    target = torch.from_numpy(np.nan_to_num(prepared.target))
-    rows = np.flatnonzero(prepared.masks["train"])
-    rng = np.random.default_rng(0)
-
-    def epoch() -> None:
-        network.train()
-        for batch in np.array_split(rng.permutation(rows), max(1, len(rows) // train_params.batch_size)):
-            index = torch.as_tensor(batch)
-            loss = loss_fn(network(past[index], static[index]), target[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(network.parameters(), 1.0)
-            optimizer.step()
-
-    epoch()  # warm-up
-    started, cpu = time.perf_counter(), time.process_time()
-    for _ in range(epochs):
-        epoch()
-    train_s, train_cpu = time.perf_counter() - started, time.process_time() - cpu
-
-    network.eval()
+    prepared = prepare(load_panel(db), params)
+    temporal, static = prepared.past.shape[-1], prepared.static.shape[-1]
+    top = ceiling(params, temporal, static, ceiling_rows)
+    members = list(range(params.ensemble_size))
     started = time.perf_counter()
-    with torch.no_grad():
-        for begin in range(0, len(past), 2048):
-            network(past[begin : begin + 2048], static[begin : begin + 2048])
-    infer_s = time.perf_counter() - started
+    networks, summaries = fit_stack(prepared, params, members, torch.device("cpu"), verbose=False)
+    fit_s = time.perf_counter() - started
+    trained = int(prepared.masks["train"].sum()) * sum(s["epochs_run"] for s in summaries)
+    rows = np.flatnonzero(prepared.masks["val"] | prepared.masks["test"])
+    started = time.perf_counter()
+    member_outputs(networks, prepared.past[rows], prepared.static[rows])
+    point_s = time.perf_counter() - started
+    started = time.perf_counter()
+    member_outputs(networks, prepared.past[rows], prepared.static[rows], params.mc_samples, params.seed)
+    mc_s = time.perf_counter() - started
     return {
+        "batch": batch,
         "threads": torch.get_num_threads(),
-        "train_rows": len(rows),
-        "train_samples_per_s": len(rows) * epochs / train_s,
-        "epoch_s": train_s / epochs,
-        "cpu_per_wall": train_cpu / train_s,
-        "infer_samples_per_s": len(past) / infer_s,
-        "rss_before_mib": rss_before / 2**20,
+        "ceiling": top,
+        "training": trained / fit_s,
+        "fit_s": fit_s,
+        "epochs": [s["epochs_run"] for s in summaries],
+        "val_loss": float(np.mean([s["best_val_loss"] for s in summaries])),
+        "val_rank_ic": float(np.mean([s["best_val_rank_ic"] for s in summaries])),
+        "point": len(rows) * len(members) / point_s,
+        "mc": len(rows) * len(members) / mc_s,
+        "mc_samples": params.mc_samples,
+        "train_rows": int(prepared.masks["train"].sum()),
+        "members": len(members),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "arrays_mib": (prepared.past.nbytes + prepared.static.nbytes) / 2**20,
-        "parameters": sum(p.numel() for p in network.parameters()),
     }
-
-
-def _rss() -> int:
-    import psutil
-
-    return psutil.Process().memory_info().rss
 
 
 def build_default_store(base: Path) -> Path:
@@ -106,66 +124,51 @@ def build_default_store(base: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", type=Path)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--no-passive", action="store_true", help="skip the OMP_WAIT_POLICY=PASSIVE rows")
-    parser.add_argument("--busy", type=int, default=0, help="spinning processes to run meanwhile (simulated load)")
+    parser.add_argument("--batch", type=int, nargs="+", default=[256, 512, 1024], help="train.batch_size values")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--ceiling-rows", type=int, default=1024, help="rows a member per step of the ceiling")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker is not None:
-        print(json.dumps(worker(args.db, args.worker, args.epochs)))
+        print(json.dumps(worker(args.db, args.threads, args.worker, args.ceiling_rows)))
         return
-
     db = args.db or (REPO / "data" / "stock_data.db")
     if not db.exists():
         db = build_default_store(Path(tempfile.mkdtemp(prefix="invest-throughput-")))
     print(f"machine: {machine()}\nstore: {db}\n")
-    settings = [(n, {}) for n in args.threads]
-    if not args.no_passive:
-        settings += [(n, {"OMP_WAIT_POLICY": "PASSIVE"}) for n in args.threads if n > 1]
-    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
-    rows = []
-    try:
-        rows = [measure(db, threads, extra_env, args.epochs) for threads, extra_env in settings]
-    finally:
-        for spinner in spinners:
-            spinner.kill()
-            spinner.wait()
-    result = rows[-1][-1]
-    rows = [row[:-1] for row in rows]
-    busy = f"; {args.busy} spinning process(es) kept {args.busy} core(s) busy throughout" if args.busy else ""
+    table, last = [], {}
+    for batch in args.batch:
+        with Background() as background:
+            out = subprocess.run(
+                [sys.executable, __file__, "--worker", str(batch), "--db", str(db), "--threads", str(args.threads),
+                 "--ceiling-rows", str(args.ceiling_rows)],
+                env=os.environ, capture_output=True, text=True, check=True,
+            )  # fmt: skip
+        last = json.loads(out.stdout.strip().splitlines()[-1])
+        table.append(
+            [
+                str(batch),
+                f"{last['ceiling']:,.0f}",
+                f"{last['training']:,.0f}",
+                f"{last['training'] / last['ceiling']:.0%}",
+                f"{last['fit_s']:.1f}",
+                " ".join(map(str, last["epochs"])),
+                f"{last['val_loss']:.4f}",
+                f"{last['val_rank_ic']:.3f}",
+                f"{last['point']:,.0f} / {last['mc']:,.0f}",
+                f"{last['peak_rss_mib']:,.0f} MiB",
+                f"{background.others_cores:.2f}",
+            ]
+        )
     print(
-        f"{result['train_rows']:,} training rows per epoch, {result['parameters']:,} parameters, model inputs "
-        f"{result['arrays_mib']:,.0f} MiB, batch size from params.yaml; {args.epochs} timed epochs after one warm-up{busy}\n"
+        f"{last['members']} members stacked, {last['train_rows']:,} training rows, {args.threads} thread(s); "
+        f"ceiling: {args.ceiling_rows} rows a member per step; inference: dropout off / {last['mc_samples']} MC samples\n"
     )
     print_table(
-        ["threads", "train samples/s", "s/epoch", "CPU/wall", "inference samples/s", "peak RSS", "other processes (cores busy)"],
-        rows,
-    )
-
-
-def measure(db: Path, threads: int, extra_env: dict, epochs: int) -> list:
-    """One worker process; a table row (the raw result dict last)."""
-    with Background() as background:
-        out = subprocess.run(
-            [sys.executable, __file__, "--worker", str(threads), "--db", str(db), "--epochs", str(epochs)],
-            env={**os.environ, **extra_env},
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    label = f"{threads}" + (" (OMP_WAIT_POLICY=PASSIVE)" if extra_env else "")
-    return [
-        label,
-        f"{result['train_samples_per_s']:,.0f}",
-        f"{result['epoch_s']:.2f}",
-        f"{result['cpu_per_wall']:.2f}",
-        f"{result['infer_samples_per_s']:,.0f}",
-        f"{result['peak_rss_mib']:,.0f} MiB",
-        f"{background.others_cores:.2f}",
-        result,
-    ]
+        ["batch", "ceiling member-samples/s", "training member-samples/s", "of ceiling", "fit s", "epochs (members)",
+         "best val loss", "best val rank IC", "inference member-samples/s", "peak RSS", "other processes (cores)"],
+        table,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -160,7 +160,8 @@ def test_test_years_without_labels_are_a_clear_error(small_store):
 
     params = from_dict({**SMALL_PARAMS, "evaluate": {**SMALL_PARAMS["evaluate"], "test_years": [2018]}})
     with pytest.raises(
-        ConfigError, match=r"evaluate.test_years: 2018 has no labelled snapshots \(1y returns; labelled snapshots run .*\); choose years from 2014 to 2017"
+        ConfigError,
+        match=r"evaluate.test_years: 2018 has no labelled snapshots \(1y returns; labelled snapshots run .*\); choose years from 2014 to 2017",
     ):
         walk_forward.walk_forward(load_panel(small_store), params)
 

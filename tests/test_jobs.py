@@ -67,3 +67,9 @@ def ray_cluster(tmp_path_factory):
 def test_a_ray_cluster_gives_the_serial_results(serial, small_store, ray_cluster):
     on_ray = run(small_store, backend="ray", ray_address=ray_cluster)
     pd.testing.assert_frame_equal(on_ray, serial, check_exact=True)
+
+
+def test_a_warm_start_gives_the_same_results_serial_and_in_processes(small_store):
+    """Each chunk of members runs through the test years in order; the pool changes nothing."""
+    serial = run(small_store, n_jobs=1, warm_start=True)
+    pd.testing.assert_frame_equal(run(small_store, n_jobs=2, warm_start=True), serial, check_exact=True)

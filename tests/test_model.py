@@ -1,6 +1,6 @@
 import torch
 
-from invest.modelling.model import LSTMTransformerNetwork, ModelConfig, enable_mc_dropout
+from invest.modelling.model import LSTMTransformerNetwork, ModelConfig
 from invest.params import TrainParams
 
 
@@ -36,14 +36,3 @@ def test_attention_sees_the_whole_sequence():
     changed[0, 0] += 3.0
     assert not torch.allclose(network(past, static), network(changed, static))
     assert network.transformer.layers[0].self_attn.batch_first
-
-
-def test_mc_dropout_varies_only_through_dropout():
-    network = network_for(4, 3, hidden_size=8, attention_heads=2, dropout=0.3)
-    past, static = torch.randn(4, 6, 4), torch.randn(4, 3)
-    network.eval()
-    assert torch.equal(network(past, static), network(past, static))
-    enable_mc_dropout(network)
-    assert not torch.equal(network(past, static), network(past, static))
-    norms = [m for m in network.modules() if isinstance(m, torch.nn.LayerNorm)]
-    assert norms and not any(m.training for m in norms)

@@ -50,6 +50,20 @@ def test_same_seed_same_weights_and_mixed_precision_is_cuda_only(tmp_path, small
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_members_trained_in_parallel_processes_are_the_members_of_one_process(tmp_path, small_store, monkeypatch):
+    """train.n_jobs splits the ensemble into chunks of members, one process each: the same networks, the same curves."""
+    monkeypatch.chdir(tmp_path)
+    for jobs in (1, 2):
+        params = from_dict({**SMALL_PARAMS, "train": {**SMALL_PARAMS["train"], "ensemble_size": 3, "n_jobs": jobs}})
+        run_train(params, small_store, tmp_path / f"j{jobs}.pt", tmp_path / f"j{jobs}.json", tmp_path / f"live{jobs}")
+    one, two = (checkpoint.load(tmp_path / f"j{jobs}.pt")["state_dicts"] for jobs in (1, 2))
+    assert len(one) == len(two) == 3
+    assert all(torch.equal(a[key], b[key]) for a, b in zip(one, two, strict=True) for key in a)
+    curve = "live{}/plots/metrics/val_loss.tsv"
+    assert (tmp_path / curve.format(1)).read_text() == (tmp_path / curve.format(2)).read_text()
+    assert json.loads((tmp_path / "j1.json").read_text()) == json.loads((tmp_path / "j2.json").read_text())
+
+
 def test_split_has_an_embargo_at_least_the_horizon(small_store, small_params):
     prepared = training.prepare(load_panel(small_store), small_params.train)
     dates = pd.DatetimeIndex(prepared.arrays.dates)

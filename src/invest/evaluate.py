@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 from invest.data.panel import load_panel
@@ -34,6 +35,7 @@ def main(
     report_dir: str | os.PathLike[str],
     card_path: str | os.PathLike[str],
 ) -> None:
+    started = time.perf_counter()
     configure_runtime(params.train.num_threads)
     panel = load_panel(db_path)
     loaded = load_model(model_path)
@@ -42,6 +44,7 @@ def main(
         frame = walk_forward.walk_forward(panel, params)
     else:
         frame = walk_forward.single_split(panel, params, loaded, str(model_path))
+    predicted = time.perf_counter()
     evaluation = scoring.evaluate_predictions(frame, predictors.baseline_names(), params)
     evaluation.about = scoring.data_about(panel.meta)
     flat = summary.flatten(evaluation)
@@ -51,6 +54,11 @@ def main(
     report.write_predictions(Path(predictions_path), frame)
     figures.write_plot_data(Path(plots_dir), evaluation, params.evaluate.n_buckets)
     report.write_report(Path(report_dir), evaluation, params)
+    done = time.perf_counter()
+    print(
+        f"evaluate: time: predictions {predicted - started:.1f} s, scoring, report and figures {done - predicted:.1f} s",
+        file=sys.stderr,
+    )
     line = f"evaluate: model rank IC {flat['model_rank_ic']:.3f}"
     if flat.get("oracle_rank_ic") is not None:
         line += f" (oracle {flat['oracle_rank_ic']:.3f})"

@@ -64,7 +64,7 @@ class DataParams:
     n_tickers: int = 100
     start: str = "2006-01-01"
     as_of: str = "2024-12-31"
-    universe: list[str] | str = field(default_factory=list)
+    universe: list[str] | str | dict[str, int | float | str] = field(default_factory=list)
     files_dir: str = "data/external"
     files_layout: Literal["tables", "per_ticker"] = "tables"
     files_market: dict[str, str] = field(default_factory=dict)
@@ -89,6 +89,8 @@ class DataParams:
         _check(1 <= self.batch_size <= 500, "data.batch_size", "1 to 500", self.batch_size)
         _check(0 <= self.max_retries <= 20, "data.max_retries", "0 to 20", self.max_retries)
         _check(self.timeout_s > 0, "data.timeout_s", "a positive number of seconds", self.timeout_s)
+        if isinstance(self.universe, dict):
+            _liquidity_rule(self.universe)
         _series_files("data.files_market", self.files_market, FILES_MARKET_SERIES)
         _series_files("data.files_macro", self.files_macro, FILES_MACRO_SERIES)
         _check(
@@ -97,6 +99,34 @@ class DataParams:
             "your name and contact e-mail, e.g. 'Jane Doe jane@example.com' (empty: $SEC_USER_AGENT)",
             self.sec_user_agent,
         )
+
+
+LIQUIDITY_KEYS = ("top_dollar_volume", "lookback_days", "min_price", "candidates")
+
+
+def _liquidity_rule(rule: dict) -> None:
+    """``data.universe: {top_dollar_volume: N, lookback_days: 252, min_price: 1.0, candidates: file}``."""
+    for key in rule:
+        if key not in LIQUIDITY_KEYS:
+            raise ConfigError(
+                f"params: data.universe has an unknown key {key!r}{did_you_mean(key, LIQUIDITY_KEYS)}; a liquidity rule "
+                f"takes {', '.join(LIQUIDITY_KEYS)}"
+            )
+    top = rule.get("top_dollar_volume")
+    _check(isinstance(top, int) and top >= 1, "data.universe.top_dollar_volume", "a number of stocks, 1 or more", top)
+    lookback = rule.get("lookback_days", 252)
+    _check(
+        isinstance(lookback, int) and 21 <= lookback <= 2520, "data.universe.lookback_days", "21 to 2520 trading days", lookback
+    )
+    price = rule.get("min_price", 1.0)
+    _check(isinstance(price, (int, float)) and price >= 0, "data.universe.min_price", "0 or more", price)
+    candidates = rule.get("candidates", "")
+    _check(
+        isinstance(candidates, str),
+        "data.universe.candidates",
+        "a file of tickers (one a line, or a CSV with a ticker column)",
+        candidates,
+    )
 
 
 # The columns validate.max_missing_share may name: table -> its value columns (data/schema.py's, which
@@ -201,6 +231,7 @@ class TrainParams:
     huber_delta: float = 1.0
     mixed_precision: bool = False
     nproc: int = 1
+    n_jobs: int = 2
     mc_samples: int = 30
     interval_levels: list[float] = field(default_factory=lambda: [0.8, 0.95])
     ensemble_size: int = 5
@@ -245,6 +276,7 @@ class TrainParams:
         _check(self.patience >= 1, "train.patience", "a positive integer", self.patience)
         _check(self.huber_delta > 0, "train.huber_delta", "a positive number", self.huber_delta)
         _check(1 <= self.nproc <= 64, "train.nproc", "1 to 64 data-parallel processes", self.nproc)
+        _check(1 <= self.n_jobs <= 1024, "train.n_jobs", "1 to 1024 processes", self.n_jobs)
         _check(2 <= self.mc_samples <= 1000, "train.mc_samples", "2 to 1000 Monte Carlo dropout passes", self.mc_samples)
         _check(1 <= self.ensemble_size <= 100, "train.ensemble_size", "1 to 100 networks", self.ensemble_size)
         levels = self.interval_levels
@@ -266,6 +298,7 @@ class EvaluateParams:
     block_months: int = 12
     n_buckets: int = 10
     n_jobs: int = 2
+    warm_start: bool = False
     backend: Literal["local", "ray"] = "local"
     ray_address: str = "auto"
     top_k: int | None = None

@@ -13,10 +13,11 @@ import torch
 from invest.data.panel import load_panel
 from invest.evaluation.model_card import write_card
 from invest.io import atomic_dir, write_json
-from invest.modelling import distributed
+from invest.modelling import distributed, jobs
 from invest.modelling.checkpoint import LoadedModel, save
 from invest.modelling.device import resolve_device
-from invest.modelling.ensemble import checkpoint_core, fit_members, summarise
+from invest.modelling.ensemble import checkpoint_core, fit_chunk, fit_members, member_chunks, summarise
+from invest.modelling.jobs import Job
 from invest.modelling.provenance import code_version, head_commit
 from invest.modelling.training import Prepared, configure_runtime, prepare
 from invest.modelling.uncertainty import CONFIDENCE_VERSION, CONFIDENCE_WEIGHTS, calibrate_model, expected_market
@@ -97,8 +98,22 @@ def fit_with_curves(prepared: Prepared, params: Params, device: torch.device, li
                 live.log_metric(key, epoch[key], plot=True)
             live.next_step()
 
-        networks, summaries = fit_members(prepared, params.train, device, log)
+        train = params.train
+        if train.n_jobs > 1 and device.type == "cpu" and distributed.world_size() == 1:
+            networks, summaries = fit_in_jobs(prepared, train)
+            for epoch in summaries[0]["history"]:  # the first member's curves, as it trained
+                log(epoch)
+        else:
+            networks, summaries = fit_members(prepared, train, device, log)
     return networks, summarise(summaries)
+
+
+def fit_in_jobs(prepared: Prepared, train) -> tuple[list, list]:
+    """The ensemble in ``train.n_jobs`` local processes, a chunk of members each (the same networks as one stack)."""
+    chunks = member_chunks(train.ensemble_size, train.n_jobs, train.num_threads)
+    work = [Job(fit_chunk, (jobs.SHARED, prepared.detached(), train, chunk)) for chunk in chunks]
+    parts = jobs.run(work, jobs.Pool(n_jobs=train.n_jobs), shared=prepared.arrays)
+    return [network for networks, _ in parts for network in networks], [s for _, summaries in parts for s in summaries]
 
 
 def metadata(

@@ -15,7 +15,7 @@ from sklearn.linear_model import Ridge
 
 from invest.data.features import MOMENTUM
 from invest.evaluation.predictors import Fold, Prediction, register
-from invest.modelling.training import mean_rank_ic
+from invest.modelling.ranking import mean_rank_ic
 
 RIDGE_ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0)
 # (leaves per tree, learning rate, rows per leaf, trees): from small and slow to large and fast
@@ -27,12 +27,19 @@ def _on_test_rows(fold: Fold, values: np.ndarray) -> Prediction:
 
 
 def validation_score(fold: Fold, prediction: np.ndarray) -> float:
-    """Higher is better: validation rank IC, or minus validation MAE (``train.select_by``)."""
+    """Higher is better: validation rank IC, or minus validation MAE (``train.select_by``); ``prediction``
+    holds the validation rows' predictions, in order."""
     val = fold.val
     if fold.params.select_by == "rank_ic":
-        score = mean_rank_ic(prediction[val], fold.target[val], fold.arrays.dates[val])
+        score = mean_rank_ic(prediction, fold.target[val], fold.arrays.dates[val])
         return score if np.isfinite(score) else -np.inf
-    return -float(np.mean(np.abs(prediction[val] - fold.target[val])))
+    return -float(np.mean(np.abs(prediction - fold.target[val])))
+
+
+def _best_on_test_rows(fold: Fold, features: np.ndarray, fitted: list) -> Prediction:
+    """The fitted model best on the validation rows, predicting the test rows (each model predicts only those)."""
+    best = max(fitted, key=lambda model: validation_score(fold, model.predict(features[fold.val])))
+    return Prediction(best.predict(features[fold.test_rows]))
 
 
 def _momentum_signal(fold: Fold) -> np.ndarray:
@@ -71,8 +78,7 @@ def ridge(fold: Fold) -> Prediction:
     """Ridge on the tabular inputs, its penalty chosen on the validation block."""
     features, target, train = fold.tabular, fold.target, fold.train
     fitted = [Ridge(alpha=alpha).fit(features[train], target[train]) for alpha in RIDGE_ALPHAS]
-    best = max(fitted, key=lambda model: validation_score(fold, model.predict(features)))
-    return _on_test_rows(fold, best.predict(features))
+    return _best_on_test_rows(fold, features, fitted)
 
 
 @register("gbt")
@@ -91,5 +97,4 @@ def gbt(fold: Fold) -> Prediction:
             random_state=fold.params.seed,
         )
         fitted.append(booster.fit(features[train], target[train]))
-    best = max(fitted, key=lambda model: validation_score(fold, model.predict(features)))
-    return _on_test_rows(fold, best.predict(features))
+    return _best_on_test_rows(fold, features, fitted)

@@ -9,6 +9,7 @@ decorated function in ``baselines.py``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -21,10 +22,10 @@ from invest.evaluation import MODEL, ORACLE
 
 if TYPE_CHECKING:  # the names alone: importing the registry must stay cheap (the model card reads MODEL)
     import torch
-    from torch import nn
 
     from invest.modelling.checkpoint import LoadedModel
     from invest.modelling.dataset import Arrays
+    from invest.modelling.ensemble import Trained
     from invest.modelling.training import Prepared
     from invest.params import TrainParams
 
@@ -42,7 +43,7 @@ class Fold:
     schema_version: int
     device: torch.device | None = None
     loaded: LoadedModel | None = None  # score this checkpoint instead of training one (evaluate.mode: single)
-    members: list[nn.Module] | None = None  # the ensemble, already trained by the walk-forward jobs
+    trained: Trained | None = None  # the ensemble, already trained and scored by the walk-forward jobs
 
     @property
     def train(self) -> np.ndarray:
@@ -66,6 +67,18 @@ class Fold:
     def last_step(self, feature: str) -> np.ndarray:
         """A temporal feature's value at each row's snapshot month (as the network gets it, before scaling)."""
         return self.arrays.past[:, -1, self.temporal_features.index(feature)]
+
+    @property
+    def scored_rows(self) -> np.ndarray:
+        """The rows the network is scored on: validation (to calibrate its intervals) and test, in order."""
+        return np.flatnonzero(self.val | self.test_rows)
+
+    def detached(self) -> Fold:
+        """This fold without the shared model inputs; a job gets them once, apart (``attached``)."""
+        return dataclasses.replace(self, arrays=self.arrays.without_inputs(), prepared=self.prepared.detached())
+
+    def attached(self, inputs: Arrays) -> Fold:
+        return dataclasses.replace(self, arrays=self.arrays.with_inputs(inputs), prepared=self.prepared.attached(inputs))
 
 
 @dataclass
@@ -117,9 +130,13 @@ def fit_predict(fold: Fold) -> tuple[dict[str, np.ndarray], pd.DataFrame | None]
     return values, extra
 
 
-def run_one(predictor: Predictor, fold: Fold) -> np.ndarray:
-    """One predictor on one fold, as a job: in its own process it first caps its threads."""
+def run_one(predictor: Predictor, fold: Fold, inputs: Arrays) -> tuple[np.ndarray, float]:
+    """One predictor on one fold (without its inputs: ``inputs``, shared by every job), as a job: in its own
+    process it first caps its threads. Its test-row predictions and its wall time."""
+    import time
+
     from invest.modelling.training import configure_runtime
 
+    started = time.perf_counter()
     configure_runtime(fold.params.num_threads)
-    return np.asarray(predictor(fold).values)
+    return np.asarray(predictor(fold.attached(inputs)).values), time.perf_counter() - started

@@ -10,6 +10,7 @@ simulated market, the oracle.
 from __future__ import annotations
 
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -17,12 +18,13 @@ import pandas as pd
 from invest.data.features import label_column
 from invest.data.panel import Panel
 from invest.errors import ConfigError, DataError
-from invest.evaluation import MODEL, ORACLE, jobs, portfolio, predictors
-from invest.evaluation.jobs import Job
+from invest.evaluation import MODEL, ORACLE, portfolio, predictors
+from invest.modelling import jobs
 from invest.modelling.checkpoint import LoadedModel
 from invest.modelling.dataset import Arrays, load_arrays
 from invest.modelling.device import resolve_device
-from invest.modelling.ensemble import fit_member
+from invest.modelling.ensemble import Trained, member_chunks, train_and_score, train_through_years
+from invest.modelling.jobs import Job
 from invest.modelling.splits import Split, check_test_years, snapshots_per_year
 from invest.modelling.splits import walk_forward as walk_forward_split
 from invest.modelling.training import prepare
@@ -31,7 +33,7 @@ from invest.params import EvaluateParams, Params, TrainParams
 
 def walk_forward(panel: Panel, params: Params) -> pd.DataFrame:
     """Retrain and predict each of ``evaluate.test_years``; the members and baselines of every year
-    are independent jobs (``evaluation.jobs``: here, local processes or a Ray cluster)."""
+    are independent jobs (``modelling.jobs``: here, local processes or a Ray cluster)."""
     train_params, settings = params.train, params.evaluate
     arrays = load_arrays(panel, train_params)
     years = pd.DatetimeIndex(arrays.dates).year
@@ -49,7 +51,7 @@ def walk_forward(panel: Panel, params: Params) -> pd.DataFrame:
             file=sys.stderr,
         )
         folds.append(make_fold(panel, arrays, train_params, split, (years == year) & labelled))
-    trained = train_folds(folds, settings)
+    trained = train_folds(folds, settings, arrays)
     frames = [predictions_frame(panel, fold, values) for fold, values in zip(folds, trained, strict=True)]
     return with_oracle(pd.concat(frames, ignore_index=True), panel)
 
@@ -65,36 +67,83 @@ def make_fold(
     )
 
 
-def train_folds(folds: list[predictors.Fold], settings: EvaluateParams) -> list[dict[str, np.ndarray]]:
-    """Every fold's ensemble members and baselines as jobs; then each fold's network predictions here.
+def train_folds(folds: list[predictors.Fold], settings: EvaluateParams, inputs: Arrays) -> list[dict[str, np.ndarray]]:
+    """Every fold's ensemble and baselines as jobs; then each fold's network predictions here.
 
-    Returns per fold the test-row predictions of every registered predictor (``"model"`` with its
-    uncertainty columns under ``"extra"``).
+    The ensemble of a fold trains in one stack (``engine.fit_stack``), split into chunks of members when
+    that balances the pool better (a member ends the same in any chunk); under ``evaluate.warm_start`` a
+    chunk runs through the test years in order, each year starting from the last. Every job gets the
+    model inputs once (``jobs.SHARED``). Returns per fold the test-row predictions of every registered
+    predictor (``"model"`` with its uncertainty columns under ``"extra"``).
     """
     registry = predictors.registered()
-    size = folds[0].params.ensemble_size
-    member_jobs = [
-        Job(fit_member, (fold.prepared, fold.params, member, None, None, False)) for fold in folds for member in range(size)
+    light = [fold.detached() for fold in folds]
+    chunks = chunks_for(folds[0].params.ensemble_size, len(folds), settings, folds[0].params.num_threads)
+    if settings.warm_start:
+        network_jobs = [Job(fit_chunk_through_years, (jobs.SHARED, light, chunk)) for chunk in chunks]
+    else:  # the largest folds first, so the pool's last jobs are short ones
+        order = sorted(range(len(folds)), key=lambda i: -int(folds[i].train.sum()))
+        network_jobs = [Job(fit_chunk, (jobs.SHARED, light[i], chunk)) for i in order for chunk in chunks]
+    baseline_jobs = [
+        Job(predictors.run_one, (registry[name], fold, jobs.SHARED)) for fold in light for name in registry if name != MODEL
     ]
-    baseline_jobs = [Job(predictors.run_one, (registry[name], fold)) for fold in folds for name in registry if name != MODEL]
-    results = jobs.run(member_jobs + baseline_jobs, settings)
-    members, baselines = results[: len(member_jobs)], iter(results[len(member_jobs) :])
+    started = time.perf_counter()
+    results = jobs.run(network_jobs + baseline_jobs, settings, shared=inputs)
+    wall = time.perf_counter() - started
+    parts: list[list] = [[] for _ in folds]
+    if settings.warm_start:
+        for chunk_result in results[: len(network_jobs)]:
+            for index, trained in enumerate(chunk_result):
+                parts[index].append(trained)
+    else:
+        for (index, _), trained in zip(((i, c) for i in order for c in chunks), results[: len(network_jobs)], strict=True):
+            parts[index].append(trained)
+    baseline_results = results[len(network_jobs) :]
+    baselines = iter(values for values, _ in baseline_results)
+    print(
+        f"evaluate: time: walk-forward jobs {wall:.1f} s wall; networks {sum(t.seconds for p in parts for t in p):.1f} s "
+        f"in {len(network_jobs)} job(s), baselines {sum(s for _, s in baseline_results):.1f} s in {len(baseline_jobs)} "
+        f"job(s) (job seconds, {settings.n_jobs if settings.backend == 'local' else 'ray'} at a time)",
+        file=sys.stderr,
+    )
     out = []
-    for index, fold in enumerate(folds):
-        trained = members[index * size : (index + 1) * size]
-        fold.members = [network for network, _ in trained]
-        epochs = [summary["best_epoch"] for _, summary in trained]
-        ics = np.array([summary["best_val_rank_ic"] for _, summary in trained], dtype=float)
-        year = pd.Timestamp(fold.arrays.dates[fold.test_rows][0]).year
-        print(
-            f"evaluate: {year}: {size} network(s), best epochs {epochs}, validation rank IC {np.nanmean(ics):.3f}",
-            file=sys.stderr,
-        )
+    for fold, trained in zip(folds, parts, strict=True):
+        fold.trained = Trained.join(trained)
+        _report(fold)
         values = {name: (None if name == MODEL else next(baselines)) for name in registry}
         prediction = registry[MODEL](fold)
         values[MODEL], values["extra"] = np.asarray(prediction.values), prediction.extra
         out.append(values)
     return out
+
+
+def chunks_for(size: int, folds: int, settings: EvaluateParams, threads: int) -> list[list[int]]:
+    """The members of one job: all of them, or a share when there are fewer folds than the pool can run
+    (about four network jobs a worker; with a warm start, one chunk a worker)."""
+    parts = settings.n_jobs if settings.warm_start else -(-4 * settings.n_jobs // folds)
+    return member_chunks(size, parts, threads)
+
+
+def fit_chunk(inputs: Arrays, fold: predictors.Fold, members: list[int]) -> Trained:
+    """A job: train ``members`` of the fold's ensemble and score them on its validation and test rows."""
+    return train_and_score(fold.prepared.attached(inputs), fold.params, members, fold.scored_rows)
+
+
+def fit_chunk_through_years(inputs: Arrays, folds: list[predictors.Fold], members: list[int]) -> list[Trained]:
+    """A job under ``evaluate.warm_start``: ``members`` through every test year in order."""
+    prepared = [fold.prepared.attached(inputs) for fold in folds]
+    return train_through_years(prepared, folds[0].params, members, [fold.scored_rows for fold in folds])
+
+
+def _report(fold: predictors.Fold) -> None:
+    summaries = fold.trained.summaries
+    epochs = [summary["best_epoch"] for summary in summaries]
+    ics = np.array([summary["best_val_rank_ic"] for summary in summaries], dtype=float)
+    year = pd.Timestamp(fold.arrays.dates[fold.test_rows][0]).year
+    print(
+        f"evaluate: {year}: {len(summaries)} network(s), best epochs {epochs}, validation rank IC {np.nanmean(ics):.3f}",
+        file=sys.stderr,
+    )
 
 
 def single_split(panel: Panel, params: Params, loaded: LoadedModel, model_path: str) -> pd.DataFrame:

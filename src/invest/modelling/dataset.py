@@ -29,6 +29,18 @@ class Arrays:
             self.past[mask], self.static[mask], self.target[mask], self.dates[mask], self.tickers[mask], self.market[mask]
         )
 
+    def with_target(self, target: np.ndarray) -> Arrays:
+        """The same inputs (shared, not copied) with another label."""
+        return Arrays(self.past, self.static, target, self.dates, self.tickers, self.market)
+
+    def without_inputs(self) -> Arrays:
+        """Labels, dates and tickers only: what a job receives beside the inputs every job shares."""
+        return Arrays(None, None, self.target, self.dates, self.tickers, self.market)  # type: ignore[arg-type]
+
+    def with_inputs(self, inputs: Arrays) -> Arrays:
+        """These labels with ``inputs``' sequences and static vectors (the shared, read-only ones)."""
+        return Arrays(inputs.past, inputs.static, self.target, self.dates, self.tickers, self.market)
+
     def __len__(self) -> int:
         return len(self.target)
 

@@ -2,14 +2,17 @@
 ``seed, seed + 1, ...``; their mean prediction is the model's (``inference.predict``).
 
 One seed's network is noise plus signal; the noise part differs from seed to seed, so the mean of
-several cancels much of it, and the spread between them measures it. Members are independent
-jobs: the ``train`` stage fits them one after another, the walk-forward evaluation hands them to
-a pool of processes or a Ray cluster (``evaluation.jobs``) with identical results.
+several cancels much of it, and the spread between them measures it. Members train together in one
+stack (``engine.fit_stack``), each exactly as it would alone, so any split of the members into jobs
+(the walk-forward hands them to a pool of processes or a Ray cluster, ``modelling.jobs``) gives
+identical results.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,8 +21,10 @@ import torch
 from invest.modelling.checkpoint import LoadedModel, assemble, target_spec
 from invest.modelling.cross_section import map_to_returns
 from invest.modelling.dataset import Arrays
-from invest.modelling.inference import predict
-from invest.modelling.training import Prepared, configure_runtime, fit
+from invest.modelling.engine import fit_stack
+from invest.modelling.inference import member_outputs, predict
+from invest.modelling.model import LSTMTransformerNetwork
+from invest.modelling.training import Prepared, configure_runtime
 from invest.params import TrainParams
 
 
@@ -28,38 +33,116 @@ def member_params(params: TrainParams, member: int) -> TrainParams:
     return dataclasses.replace(params, seed=params.seed + member)
 
 
-def fit_member(prepared: Prepared, params: TrainParams, member: int, device: torch.device | None = None, log=None, verbose=True):
-    """Train one member; the unit of work a job runs (threads and kernels set up in its own process)."""
+def fit_members(
+    prepared: Prepared,
+    params: TrainParams,
+    device: torch.device | None = None,
+    log=None,
+    members: list[int] | None = None,
+    verbose: bool = True,
+    start: list | None = None,
+) -> tuple[list, list[dict[str, Any]]]:
+    """Members ``members`` (default: all ``train.ensemble_size``) trained together in one stack (``engine.fit_stack``);
+    ``log`` receives the first one's curves. The unit of work a job runs: threads are set up in its own process."""
     configure_runtime(params.num_threads)
-    return fit(prepared, member_params(params, member), device or torch.device("cpu"), log, verbose)
+    chosen = list(range(params.ensemble_size)) if members is None else list(members)
+    return fit_stack(prepared, params, chosen, device or torch.device("cpu"), log, verbose, start)
 
 
-def fit_members(prepared: Prepared, params: TrainParams, device: torch.device, log=None) -> tuple[list, list[dict[str, Any]]]:
-    """Every member in turn (``log`` receives the first member's curves)."""
-    networks, summaries = [], []
-    for member in range(params.ensemble_size):
-        network, summary = fit_member(prepared, params, member, device, log if member == 0 else None)
-        networks.append(network)
-        summaries.append(summary)
-    return networks, summaries
+def member_chunks(size: int, parts: int, threads: int = 1) -> list[list[int]]:
+    """The members split into ``parts`` chunks of consecutive members (at most ``size``). A member ends the same
+    in any chunk with one thread a job (``train.num_threads: 1``); with more, a kernel's split of the work
+    depends on the stack's size, so the ensemble then stays whole."""
+    if threads != 1:
+        return [list(range(size))]
+    parts = max(1, min(size, parts))
+    per = -(-size // parts)
+    return [list(range(start, min(start + per, size))) for start in range(0, size, per)]
 
 
-def fit_label_map(loaded: LoadedModel, validation: Arrays) -> dict[str, float]:
-    """Scores -> returns on the validation block, for a network that learned a cross-sectional label."""
-    scores = predict(loaded, validation)["prediction"]
-    return map_to_returns(np.asarray(scores, dtype=float), validation.target)
+def fit_chunk(inputs: Arrays, prepared: Prepared, params: TrainParams, members: list[int]) -> tuple[list, list]:
+    """A job: ``members`` trained in one stack on ``prepared`` (without its inputs: ``inputs``, shared by every job)."""
+    return fit_members(prepared.attached(inputs), params, None, None, members, False)
+
+
+@dataclass
+class Trained:
+    """What a job sends back: its members' weights and training summaries, and their predictions on the fold's
+    validation and test rows (``rows``, dropout off, scaled units) with their Monte Carlo variances."""
+
+    members: list[int]
+    states: list[dict[str, torch.Tensor]]
+    summaries: list[dict[str, Any]]
+    rows: np.ndarray
+    points: np.ndarray  # [n, m]
+    variances: np.ndarray | None  # [n, m]
+    seconds: float = 0.0  # the job's wall time (training and scoring)
+
+    def networks(self, config: dict) -> list[LSTMTransformerNetwork]:
+        out = []
+        for state in self.states:
+            network = LSTMTransformerNetwork.from_config(config)
+            network.load_state_dict(state)
+            out.append(network.eval())
+        return out
+
+    @staticmethod
+    def join(parts: list[Trained]) -> Trained:
+        """One fold's members from several jobs, in member order."""
+        parts = sorted(parts, key=lambda part: part.members[0])
+        variances = None if parts[0].variances is None else np.concatenate([p.variances for p in parts], axis=1)
+        return Trained(
+            [m for p in parts for m in p.members],
+            [s for p in parts for s in p.states],
+            [s for p in parts for s in p.summaries],
+            parts[0].rows,
+            np.concatenate([p.points for p in parts], axis=1),
+            variances,
+            sum(p.seconds for p in parts),
+        )
+
+
+def train_and_score(
+    prepared: Prepared, params: TrainParams, members: list[int], rows: np.ndarray, start: list | None = None
+) -> Trained:
+    """The unit of work of a walk-forward job: train ``members`` on the fold, then score them on ``rows``."""
+    started = time.perf_counter()
+    networks, summaries = fit_members(prepared, params, None, None, members, False, start)
+    points, variances = member_outputs(
+        networks, prepared.past[rows], prepared.static[rows], max(params.mc_samples, 2), params.seed, members
+    )
+    states = [{key: value.detach().cpu() for key, value in network.state_dict().items()} for network in networks]
+    return Trained(list(members), states, summaries, rows, points, variances, time.perf_counter() - started)
+
+
+def train_through_years(folds: list[Prepared], params: TrainParams, members: list[int], rows: list[np.ndarray]) -> list[Trained]:
+    """Warm start (``evaluate.warm_start``): each test year's members start from the previous year's weights."""
+    out, start = [], None
+    for prepared, scored in zip(folds, rows, strict=True):
+        out.append(train_and_score(prepared, params, members, scored, start))
+        start = out[-1].states
+    return out
 
 
 def checkpoint_core(
-    networks: list, prepared: Prepared, temporal: list[str], static: list[str], schema_version: int, params: TrainParams
+    networks: list,
+    prepared: Prepared,
+    temporal: list[str],
+    static: list[str],
+    schema_version: int,
+    params: TrainParams,
+    val_scores: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The checkpoint's core for trained members, with the label map fitted on the validation block
-    when they learned a cross-sectional label (``train``, and each walk-forward fold)."""
+    when they learned a cross-sectional label (``train``, and each walk-forward fold); ``val_scores``:
+    the members' mean score on the validation rows when already known."""
     networks = [network.cpu() for network in networks]
     core = assemble(networks, prepared.scaler, prepared.split, temporal, static, schema_version, target_spec(params))
     if params.label_transform != "none":
         validation = prepared.arrays.subset(prepared.masks["val"])
-        core["label_map"] = fit_label_map(LoadedModel.from_checkpoint(core, networks), validation)
+        if val_scores is None:
+            val_scores = predict(LoadedModel.from_checkpoint(core, networks), validation)["prediction"]
+        core["label_map"] = map_to_returns(np.asarray(val_scores, dtype=float), validation.target)
     return core
 
 

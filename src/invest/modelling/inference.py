@@ -1,11 +1,13 @@
 """Run a loaded ensemble on arrays: point predictions, member predictions and their uncertainty.
 
-Each member predicts with dropout off; the ensemble's prediction is their mean. With
-``mc_samples`` > 0 every member also runs that many Monte Carlo dropout passes, and the scale of
-each prediction combines both sources of doubt: ``σ² = var(member predictions) + mean(member MC
-variance)``, the spread between members (which seed made the network) plus the spread within
-each one (which dropout mask). A network trained on a cross-sectional label predicts scores;
-the checkpoint's ``label_map`` turns them (and σ) into returns.
+Every member runs in one ``StackedNetwork`` pass with dropout off; the ensemble's prediction is their
+mean. With ``mc_samples`` > 0 every member also draws that many Monte Carlo dropout samples of its
+static branch and regression head (the dropout nearest the output: the sequence encoder, which holds
+most of the computation, runs once and its output is reused by every sample), and the scale of each
+prediction combines both sources of doubt: ``σ² = var(member predictions) + mean(member MC variance)``,
+the spread between members (which seed made the network) plus the spread within each one (which
+dropout mask). A network trained on a cross-sectional label predicts scores; the checkpoint's
+``label_map`` turns them (and σ) into returns.
 """
 
 from __future__ import annotations
@@ -15,54 +17,79 @@ import torch
 
 from invest.modelling.checkpoint import LoadedModel
 from invest.modelling.dataset import Arrays
-from invest.modelling.model import enable_mc_dropout
+from invest.modelling.stacked import HEAD_SITES, DropoutStreams, StackedNetwork
+
+ROWS_PER_PASS = 4096  # rows per deterministic pass; fixed, so Monte Carlo masks never depend on the machine
+SAMPLE_ROWS = 32768  # rows x samples per Monte Carlo pass of the head
 
 
-def predict(
-    loaded: LoadedModel, arrays: Arrays, mc_samples: int = 0, seed: int = 0, batch_size: int = 2048
-) -> dict[str, np.ndarray]:
+def member_outputs(
+    networks: list[torch.nn.Module],
+    past: np.ndarray,
+    static: np.ndarray,
+    mc_samples: int = 0,
+    seed: int = 0,
+    members: list[int] | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Each member's prediction on the scaled inputs, dropout off, [N, M] (scaled label units), and with
+    ``mc_samples`` >= 2 each member's Monte Carlo variance [N, M]; member ``m`` (``members``, default
+    0, 1, ...) samples with seed ``seed + m`` whatever else runs beside it."""
+    net = StackedNetwork.from_networks(networks).eval()
+    points, variances = [], []
+    seeds = [seed + m for m in (members if members is not None else range(len(networks)))]
+    streams = DropoutStreams(seeds, net.config.dropout, torch.device("cpu")) if mc_samples >= 2 else None
+    with torch.no_grad():
+        for begin in range(0, len(past), ROWS_PER_PASS):
+            chunk_past = torch.from_numpy(np.ascontiguousarray(past[begin : begin + ROWS_PER_PASS]))  # [B, T, F]
+            chunk_static = torch.from_numpy(np.ascontiguousarray(static[begin : begin + ROWS_PER_PASS]))  # [B, S]
+            summary = net.summarise(net.encode(chunk_past))  # [M, B, 2H]
+            points.append(net.head(summary, chunk_static).T.numpy())  # [B, M]
+            if streams is not None:
+                variances.append(_mc_variance(net, streams, summary, chunk_static, mc_samples))
+    empty = np.zeros((0, len(networks)), dtype=np.float32)
+    point = np.concatenate(points) if points else empty
+    return point, (np.concatenate(variances) if variances else empty) if streams is not None else None
+
+
+def _mc_variance(net: StackedNetwork, streams: DropoutStreams, summary, static, samples: int) -> np.ndarray:
+    """[B, M] variance over ``samples`` dropout draws of each member's head (ddof 1)."""
+    rows = summary.shape[1]
+    per_pass = max(1, SAMPLE_ROWS // max(rows, 1))
+    draws = []
+    for done in range(0, samples, per_pass):
+        count = min(per_pass, samples - done)
+        repeated = summary.repeat(1, count, 1)  # [M, count*B, 2H]
+        masks = streams.draw(net.config, count * rows, 1, sites=tuple(HEAD_SITES))
+        out = net.head(repeated, static.repeat(count, 1), masks)  # [M, count*B]
+        draws.append(out.view(out.shape[0], count, rows))
+    stacked = torch.cat(draws, dim=1).double()  # [M, samples, B]
+    return stacked.var(dim=1, unbiased=True).T.numpy()
+
+
+def combine(points: np.ndarray, variances: np.ndarray | None, loaded: LoadedModel) -> dict[str, np.ndarray]:
+    """Members' outputs (scaled) -> ``prediction`` (their mean), ``members`` [N, M] and, with variances,
+    ``mc_std`` (the combined scale), all in returns."""
+    scaler = loaded.scaler
+    members = np.stack([scaler.unscale_target(points[:, m]) for m in range(points.shape[1])], axis=1)  # [N, M]
+    slope, intercept = _label_map(loaded)
+    out = {"prediction": intercept + slope * members.mean(axis=1), "members": intercept + slope * members}
+    if variances is not None:
+        scale = float(scaler.target_scale)
+        between = members.var(axis=1) if members.shape[1] > 1 else np.zeros(len(members))  # [N]
+        out["mc_std"] = slope * np.sqrt(between + (variances * scale**2).mean(axis=1))
+    return out
+
+
+def predict(loaded: LoadedModel, arrays: Arrays, mc_samples: int = 0, seed: int = 0) -> dict[str, np.ndarray]:
     """``prediction`` (the members' mean, dropout off) and ``members`` [N, M] in target units; with
     ``mc_samples`` > 0 also ``mc_std``, the combined scale above."""
     past, static = loaded.scaler.transform(arrays)
-    members, variances = [], []
-    for index, network in enumerate(loaded.networks):
-        network.eval()
-        members.append(loaded.scaler.unscale_target(_forward(network, past, static, batch_size)))
-        if mc_samples > 0:
-            samples = _mc_samples(network, past, static, mc_samples, seed + index, batch_size)
-            samples = loaded.scaler.unscale_target(samples)
-            variances.append(samples.var(axis=0, ddof=1) if mc_samples > 1 else np.zeros(len(arrays)))
-    stacked = np.stack(members, axis=1)  # [N, M]
-    slope, intercept = _label_map(loaded)
-    out = {"prediction": intercept + slope * stacked.mean(axis=1), "members": intercept + slope * stacked}
-    if mc_samples > 0:
-        between = stacked.var(axis=1) if stacked.shape[1] > 1 else 0.0  # [N]
-        out["mc_std"] = slope * np.sqrt(between + np.mean(variances, axis=0))
-    return out
+    points, variances = member_outputs(loaded.networks, past, static, mc_samples if mc_samples >= 2 else 0, seed)
+    if mc_samples == 1:  # one sample has no spread: the members' alone
+        variances = np.zeros_like(points)
+    return combine(points, variances, loaded)
 
 
 def _label_map(loaded: LoadedModel) -> tuple[float, float]:
     mapping = loaded.label_map
     return (1.0, 0.0) if not mapping else (float(mapping["slope"]), float(mapping["intercept"]))
-
-
-def _mc_samples(network, past, static, count: int, seed: int, batch_size: int) -> np.ndarray:
-    """[count, N] dropout passes; the global generator's state is restored afterwards."""
-    generator_state = torch.get_rng_state()
-    torch.manual_seed(seed)
-    enable_mc_dropout(network)
-    try:
-        return np.stack([_forward(network, past, static, batch_size) for _ in range(count)])
-    finally:
-        network.eval()
-        torch.set_rng_state(generator_state)
-
-
-def _forward(network: torch.nn.Module, past: np.ndarray, static: np.ndarray, batch_size: int) -> np.ndarray:
-    parts = []
-    with torch.no_grad():
-        for start in range(0, len(past), batch_size):
-            batch_past = torch.from_numpy(past[start : start + batch_size])  # [B, T, F]
-            batch_static = torch.from_numpy(static[start : start + batch_size])  # [B, S]
-            parts.append(network(batch_past, batch_static).float().numpy())
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)

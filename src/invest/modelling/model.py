@@ -138,11 +138,3 @@ class LSTMTransformerNetwork(nn.Module):
         pooled = attended.mean(dim=1)  # [B, H]
         context = self.static(static)  # [B, H]
         return self.head(torch.cat([last, pooled, context], dim=1)).squeeze(-1)  # [B]
-
-
-def enable_mc_dropout(model: nn.Module) -> None:
-    """Eval mode everywhere except dropout layers, for Monte Carlo dropout sampling."""
-    model.eval()
-    for module in model.modules():
-        if isinstance(module, nn.Dropout):
-            module.train()

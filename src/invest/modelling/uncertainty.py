@@ -140,7 +140,11 @@ def calibrate_model(
     loaded: LoadedModel, arrays: Arrays, levels: list[float], mc_samples: int, seed: int = 0, offset: float = 0.0
 ) -> dict:
     """Conformal calibration of ``loaded`` on the labelled rows of ``arrays`` (an embargoed block)."""
-    out = predict(loaded, arrays, mc_samples=max(mc_samples, 2), seed=seed)
+    return calibration_of(predict(loaded, arrays, mc_samples=max(mc_samples, 2), seed=seed), arrays, levels, mc_samples, offset)
+
+
+def calibration_of(out: dict[str, np.ndarray], arrays: Arrays, levels: list[float], mc_samples: int, offset: float) -> dict:
+    """``calibrate`` on predictions already made (``inference.predict`` or ``inference.combine``) of ``arrays``' rows."""
     calibration = calibrate(arrays.target, out["prediction"], out["mc_std"], levels, offset)
     calibration["mc_samples"] = max(mc_samples, 2)
     return calibration
@@ -193,7 +197,11 @@ def predict_with_uncertainty(
     loaded: LoadedModel, arrays: Arrays, calibration: dict, mc_samples: int, seed: int = 0
 ) -> pd.DataFrame:
     """Per row: prediction, MC-dropout std, calibrated and raw MC intervals, confidence and its inputs."""
-    out = predict(loaded, arrays, mc_samples=max(mc_samples, 2), seed=seed)
+    return uncertainty_frame(predict(loaded, arrays, mc_samples=max(mc_samples, 2), seed=seed), loaded, arrays, calibration)
+
+
+def uncertainty_frame(out: dict[str, np.ndarray], loaded: LoadedModel, arrays: Arrays, calibration: dict) -> pd.DataFrame:
+    """``predict_with_uncertainty``'s frame from predictions already made of ``arrays``' rows."""
     frame = pd.DataFrame({"date": arrays.dates, "prediction": out["prediction"], "mc_std": out["mc_std"]})
     frame = pd.concat([frame, intervals(out["prediction"], out["mc_std"], calibration)], axis=1)
     temporal = [name for name in loaded.checkpoint["temporal_features"] if name != STEP_MASK]
