@@ -1,6 +1,15 @@
 """The real-data benchmark: the real pipeline on 300 real US stocks it was not designed on.
 
     python bench/real_data.py [--seeds 42 1042] [--workdir /tmp/invest-real] [--n-jobs 2] [--set key=value ...]
+    python bench/real_data.py --broad /path/to/folder [--top 1000] [--seeds 42 1042]
+
+``--broad FOLDER`` reads a per_ticker folder of thousands of Yahoo CSVs instead (``FOLDER/prices/<T>.csv``,
+e.g. the 4,509 tickers of ``../shared/realdata-dev/broad_universe.csv`` written from the dieperdev/
+yfinance-stock-data snapshot; never inside the repository) with a point-in-time liquid universe:
+``data.universe: {top_dollar_volume: --top}`` (the most traded stocks on each month end, chosen with
+what was known then), test years 2008-2022 (15 years). Its tables add each predictor's t on
+non-overlapping annual dates and, beside every margin, the smallest margin the run could detect at
+80% power (from the year-to-year spread of that margin).
 
 Runs `dvc repro` in a fresh copy of this repository with the `files` source pointed at
 `../shared/realdata-dev` (read from there, never copied): per-ticker Yahoo CSVs of 300 stocks
@@ -46,6 +55,17 @@ SETTINGS = {
 PREDICTORS = ("model", "zero", "historical_mean", "momentum", "momentum_raw", "ridge", "gbt")
 
 
+def broad_settings(folder: Path, top: int) -> dict:
+    """The broad benchmark: every price file of ``folder``, the ``top`` most traded stocks each month end."""
+    settings = {section: dict(values) for section, values in SETTINGS.items()}
+    settings["data"]["files_dir"] = str(folder)
+    settings["data"]["universe"] = {"top_dollar_volume": top}
+    settings["data"]["files_market"] = {name: str(DATA / path) for name, path in SETTINGS["data"]["files_market"].items()}
+    settings["evaluate"] = {"test_years": list(range(2008, 2023))}
+    settings["validate"] = {"max_missing_share": {"prices": 0.2, "market": 0.02}, "max_jump_share": 0.005, "max_stale_share": 0.05}
+    return settings
+
+
 def run(repo: Path, seed: int) -> tuple[dict, float]:
     """`dvc repro` with ``train.seed = seed``; the evaluation summary and the wall time."""
     params_file = repo / "params.yaml"
@@ -58,6 +78,9 @@ def run(repo: Path, seed: int) -> tuple[dict, float]:
     result = subprocess.run(["dvc", "repro"], cwd=repo, env=stage_env(repo), capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"dvc repro failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    for line in (result.stdout + result.stderr).splitlines():  # what a stage says about its own time and size
+        if line.startswith(("evaluate: time:", "cache:", "fetch:", "validate: ok")):
+            print(f"    {line[:220]}")
     return json.loads((repo / "metrics" / "eval.json").read_text()), time.perf_counter() - started
 
 
@@ -75,11 +98,17 @@ def table(summary: dict) -> list[list[str]]:
             if name == "model"
             else f"{f(f'margin_vs_{name}_rank_ic')} [{f(f'margin_vs_{name}_rank_ic_lo')}, {f(f'margin_vs_{name}_rank_ic_hi')}]"
         )
-        rows.append([name, f(f"{name}_rank_ic"), f(f"{name}_rank_ic_t_nw", 1), margin, f(f"{name}_mae"), f(f"{name}_hit_rate")])
+        detectable = "" if name == "model" else f(f"margin_vs_{name}_rank_ic_detectable")
+        top_excess = summary.get(f"portfolio_{name}_top_net_excess_index_ann")
+        top = "n/a" if top_excess is None or top_excess != top_excess else f"{top_excess:+.1%}"  # no book, or NaN
+        rows.append(
+            [name, f(f"{name}_rank_ic"), f(f"{name}_rank_ic_t_nw", 1), f(f"{name}_rank_ic_t_nonoverlap", 1), margin,
+             detectable, f(f"{name}_mae"), f(f"{name}_hit_rate"), top]
+        )  # fmt: skip
         if name == "model" and "model_members_rank_ic_mean" in summary:
             rows.append(
-                ["one network (mean ± sd)", f"{f('model_members_rank_ic_mean')} ± {f('model_members_rank_ic_sd')}", "", "",
-                 f"{f('model_members_mae_mean')} ± {f('model_members_mae_sd')}", ""]
+                ["one network (mean ± sd)", f"{f('model_members_rank_ic_mean')} ± {f('model_members_rank_ic_sd')}", "", "", "", "",
+                 f"{f('model_members_mae_mean')} ± {f('model_members_mae_sd')}", "", ""]
             )  # fmt: skip
     return rows
 
@@ -90,12 +119,14 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/invest-real/repo"))
     parser.add_argument("--n-jobs", type=int, default=2, help="evaluate.n_jobs")
     parser.add_argument("--set", action="append", default=[], help="extra section.key=value (YAML value)")
+    parser.add_argument("--broad", type=Path, help="a per_ticker folder of many stocks (see the module docstring)")
+    parser.add_argument("--top", type=int, default=1000, help="--broad: stocks in the liquid universe each month end")
     args = parser.parse_args()
     if not (DATA / "prices").is_dir():
         sys.exit(f"{DATA} not found: the benchmark reads ../shared/realdata-dev beside the repository")
     import yaml
 
-    overrides = {section: dict(values) for section, values in SETTINGS.items()}
+    overrides = broad_settings(args.broad.resolve(), args.top) if args.broad else {k: dict(v) for k, v in SETTINGS.items()}
     overrides.setdefault("evaluate", {})["n_jobs"] = args.n_jobs
     for item in args.set:
         key, _, value = item.partition("=")
@@ -110,7 +141,11 @@ def main() -> None:
         print(
             f"## train.seed {seed}: {summary['rows']:,} test predictions on {summary['dates']} dates, dvc repro {seconds / 60:.1f} min\n"
         )
-        print_table(["predictor", "rank IC", "t (NW)", "model − it: rank IC [95%]", "MAE", "hit rate"], table(summary))
+        print_table(
+            ["predictor", "rank IC", "t (NW)", "t (annual dates)", "model − it: rank IC [95%]", "detectable at 80% power",
+             "MAE", "hit rate", "top book − index, net/yr"],
+            table(summary),
+        )  # fmt: skip
         print(
             f"\nbase rate {summary['base_rate']:.3f} (a constant guess hits {summary['best_constant_hit_rate']:.3f}); "
             f"calibrated interval coverage 80%: {summary.get('interval_80_coverage', float('nan')):.3f}, "

@@ -275,3 +275,14 @@ def test_verdict_names_the_winner_only_when_the_interval_excludes_zero() -> None
         "MAE: the model better (the model − ridge = -0.0045, 95% interval -0.0083 to -0.0012; significant)"
     )
     assert m.verdict("rank IC", None, None, None, True).endswith("no verdict (undefined on these rows)")
+
+
+def test_the_detectable_margin_comes_from_the_spread_of_yearly_margins() -> None:
+    """80% power at 5%: 2.80 standard errors of the mean of yearly margins (one year ~ one independent 1-year label)."""
+    dates = pd.date_range("2010-01-31", periods=120, freq="ME")
+    yearly = np.repeat([0.02, -0.01, 0.05, 0.00, 0.03, 0.01, -0.02, 0.04, 0.02, 0.00], 12)
+    found = m.detectable_margin(pd.Series(yearly, index=dates))
+    assert found == pytest.approx(2.8016 * np.std(yearly[::12], ddof=1) / np.sqrt(10))
+    assert np.isnan(m.detectable_margin(pd.Series([0.1, 0.2], index=dates[:2])))  # one year: no spread to measure
+    worded = m.verdict("rank IC", 0.01, -0.02, 0.04, True, "{:+.3f}", ("gbt", "the model"), found)
+    assert worded.endswith(f"; these data detect a margin of {found:.3f} or more at 80% power)")

@@ -191,7 +191,9 @@ def verdicts(margin: dict[str, Any]) -> list[str]:
     out = []
     for key, what, higher, fmt in metrics.VERDICT_METRICS:
         m = margin.get(key) or {}
-        out.append(metrics.verdict(what, m.get("diff"), m.get("ci_low"), m.get("ci_high"), higher, fmt))
+        out.append(
+            metrics.verdict(what, m.get("diff"), m.get("ci_low"), m.get("ci_high"), higher, fmt, detectable=m.get("detectable"))
+        )
     return out
 
 

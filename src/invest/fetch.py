@@ -10,6 +10,7 @@ from invest.data import sources
 from invest.data.raw import read_existing, write_source, write_tables
 from invest.data.schema import MEMBERSHIP, TABLES
 from invest.data.sources import registry
+from invest.data.sources.universe import liquidity_rule
 from invest.errors import DataError
 from invest.io import write_json
 from invest.params import Params
@@ -43,6 +44,8 @@ def about(params: Params, point_in_time: bool) -> dict:
     universe = data.universe
     if not spec.real_tickers:
         chosen = f"every ticker of the {spec.words}"
+    elif (rule := liquidity_rule(data)) is not None:
+        chosen = "liquid stocks: " + rule.describe()
     elif isinstance(universe, str):
         chosen = f"{universe} members on each date" if point_in_time else f"the tickers listed in {universe}"
     elif universe:

@@ -124,4 +124,21 @@ def store_meta(raw: dict[str, pd.DataFrame], tables: dict[str, pd.DataFrame], pa
     }
     if MEMBERSHIP.name in raw:  # only then: a store of a fixed universe keeps its meta as it was
         meta["point_in_time_universe"] = True
+    meta["universe_by_year"] = universe_by_year(tables["snapshots"])
     return meta
+
+
+def universe_by_year(snapshots: pd.DataFrame) -> dict[str, dict[str, float | None]]:
+    """Per year: stocks with a snapshot on a date (mean over its dates), and turnover (the mean share of a date's
+    stocks that had no snapshot on the date before)."""
+    sets = {date: set(group) for date, group in snapshots.groupby("date")["ticker"]}
+    dates = sorted(sets)
+    out: dict[str, dict[str, float | None]] = {}
+    for year in sorted({date.year for date in dates}):
+        here = [i for i, date in enumerate(dates) if date.year == year]
+        new = [len(sets[dates[i]] - sets[dates[i - 1]]) / len(sets[dates[i]]) for i in here if i > 0 and sets[dates[i]]]
+        out[str(year)] = {
+            "stocks": round(float(np.mean([len(sets[dates[i]]) for i in here])), 1),
+            "turnover": round(float(np.mean(new)), 4) if new else None,
+        }
+    return out

@@ -243,12 +243,27 @@ def paired_margin(
         icd = (ic.iloc[:, 1] - ic.iloc[:, 0]).to_numpy()
         draws = block_indices(len(icd), block_months, n_samples, seed)
         out["rank_ic"] = _compare(float(ic.iloc[:, 0].mean()), float(ic.iloc[:, 1].mean()), icd[draws].mean(axis=1), alpha)
+        out["rank_ic"]["detectable"] = detectable_margin(pd.Series(icd, index=ic.index))
     if len(per_date):
         ea, eb, n = (per_date[c].to_numpy(dtype=float) for c in ("ea", "eb", "n"))
         draws = block_indices(len(n), block_months, n_samples, seed)
         boot = (eb[draws].sum(axis=1) - ea[draws].sum(axis=1)) / n[draws].sum(axis=1)
         out["mae"] = _compare(ea.sum() / n.sum(), eb.sum() / n.sum(), boot, alpha)
     return out
+
+
+POWER_Z = 2.8016  # z(0.975) + z(0.80): a two-sided 5% test with 80% power
+
+
+def detectable_margin(differences: pd.Series) -> float:
+    """The smallest margin these data could tell from zero: 80% power, 5% two-sided, from the spread of the
+    yearly means of the per-date differences (one year is about one independent observation of 1-year
+    labels). NaN with fewer than two years."""
+    dates = pd.DatetimeIndex(differences.index)
+    yearly = differences.groupby(dates.year).mean()
+    if len(yearly) < 2:
+        return float("nan")
+    return float(POWER_Z * yearly.std(ddof=1) / np.sqrt(len(yearly)))
 
 
 VERDICT_METRICS = (  # key in scoring's margins and compare's, words, higher is better, format
@@ -266,6 +281,7 @@ def verdict(
     higher_is_better: bool,
     fmt: str = "{:+.3f}",
     names: tuple[str, str] = ("A", "B"),
+    detectable: float | None = None,
 ) -> str:
     """One metric's verdict on B − A (``diff`` with its 95% interval) in plain words, marked significant
     (the interval excludes 0) or not; ``names`` say what A and B are. One sign convention everywhere:
@@ -277,4 +293,7 @@ def verdict(
     if low > 0 or high < 0:
         winner = b if (diff > 0) == higher_is_better else a
         return f"{what}: {winner} better ({difference}; significant)"
-    return f"{what}: no significant difference ({difference})"
+    power = ""
+    if detectable is not None and np.isfinite(detectable):
+        power = f"; these data detect a margin of {fmt.format(detectable).lstrip('+')} or more at 80% power"
+    return f"{what}: no significant difference ({difference}{power})"

@@ -36,6 +36,7 @@ def write_report(report_dir: Path, evaluation: Evaluation, params: Params) -> No
     lines += _scores_section(evaluation)
     lines += _margins_section(evaluation)
     lines += _years_section(evaluation)
+    lines += _universe_section(evaluation)
     lines += _portfolio_section(evaluation, params)
     lines += _uncertainty_section(evaluation)
     lines += ["", "## Figures", ""] + [f"![{caption}]({name})" for name, caption in figures]
@@ -79,7 +80,12 @@ def baseline_verdicts(evaluation: Evaluation, name: str) -> list[str]:
         if key == "mae" or name not in RANKING_BASELINES_EXCLUDED:
             if key != "portfolio" or evaluation.portfolio is not None:
                 names = (name, "the model")
-                out.append(metrics.verdict(what, row.get(key), row.get(f"{key}_lo"), row.get(f"{key}_hi"), higher, fmt, names))
+                detectable = row.get("rank_ic_detectable") if key == "rank_ic" else None
+                out.append(
+                    metrics.verdict(
+                        what, row.get(key), row.get(f"{key}_lo"), row.get(f"{key}_hi"), higher, fmt, names, detectable
+                    )
+                )
     if name in RANKING_BASELINES_EXCLUDED:
         out.append("no ranking to compare (it predicts the same for every stock)")
     return out
@@ -143,6 +149,26 @@ def _margins_section(evaluation: Evaluation) -> list[str]:
             f"{_fmt(m['mae'], 4)} | [{_fmt(m['mae_lo'], 4)}, {_fmt(m['mae_hi'], 4)}] | "
             f"{_pct(m.get('portfolio'))} | [{_pct(m.get('portfolio_lo'))}, {_pct(m.get('portfolio_hi'))}] |"
         )
+    return lines
+
+
+def _universe_section(evaluation: Evaluation) -> list[str]:
+    """How many stocks the universe held each test year, and how many of them changed from month to month."""
+    by_year = evaluation.about.get("by_year") or {}
+    years = [str(year) for year in evaluation.by_year.index if str(year) in by_year]
+    if not years:
+        return []
+    lines = [
+        "",
+        f"## The universe ({evaluation.about.get('universe', 'as the data gives it')})",
+        "",
+        "| test year | stocks a date | new each month (turnover) |",
+        "|---|---|---|",
+    ]
+    for year in years:
+        row = by_year[year]
+        turnover = "n/a" if row.get("turnover") is None else f"{row['turnover']:.1%}"
+        lines.append(f"| {year} | {row['stocks']:.0f} | {turnover} |")
     return lines
 
 

@@ -86,7 +86,9 @@ def evaluate_predictions(frame: pd.DataFrame, baselines: list[str], params: Para
         scores=scores,
         base_rates={key: hits.get(key, float("nan")) for key in BASE_RATE_KEYS},
         margins=pd.DataFrame.from_dict(
-            margins, orient="index", columns=[f"{key}{end}" for key in MARGIN_KEYS for end in ("", "_lo", "_hi")]
+            margins,
+            orient="index",
+            columns=[*(f"{key}{end}" for key in MARGIN_KEYS for end in ("", "_lo", "_hi")), "rank_ic_detectable"],
         ),
         by_year=_by_year(frame, names),
         coverage=coverage.coverage_table(frame, params.train.interval_levels) if with_intervals else None,
@@ -102,6 +104,7 @@ MARGIN_KEYS = ("rank_ic", "mae", "portfolio")
 def data_about(store_meta: dict) -> dict:
     """What the reports say about the data, from the store's meta (fetch's record, when the store has it)."""
     about = dict(store_meta.get("data") or {})
+    about["by_year"] = dict(store_meta.get("universe_by_year") or {})
     if store_meta.get("has_oracle"):  # a store built without fetch's record: the oracle says it is simulated
         about.setdefault("simulated", True)
         about.setdefault("words", "simulated market")
@@ -119,6 +122,7 @@ def _margin(frame: pd.DataFrame, name: str, backtests: dict[str, BacktestResult]
     for key in ("rank_ic", "mae"):  # rank IC is undefined for a constant baseline
         values = margin.get(key, {})
         row |= {key: values.get("diff"), f"{key}_lo": values.get("ci_low"), f"{key}_hi": values.get("ci_high")}
+    row["rank_ic_detectable"] = margin.get("rank_ic", {}).get("detectable")  # the smallest margin these rows can tell
     if backtests is not None and "rank_ic" in margin:
         book = portfolio.paired_difference(backtests[name], backtests[MODEL], portfolio.PortfolioSettings.from_params(settings))
         row |= {"portfolio": book["diff"], "portfolio_lo": book["ci_low"], "portfolio_hi": book["ci_high"]}

@@ -26,6 +26,7 @@ def fetch(params: DataParams, existing: dict[str, pd.DataFrame]) -> FetchResult:
     registry.check(params)  # an unknown source, or fundamentals and sectors it cannot serve
     spec = registry.get(params.source)
     history = universe.membership(params)  # a misspelt index or data.start before its coverage: stop here
+    rule = universe.liquidity_rule(params)
     if history is not None and not spec.real_tickers:
         raise ConfigError(
             f"data.universe: {params.universe!r} selects real tickers; the {spec.words} has its own "
@@ -44,4 +45,6 @@ def fetch(params: DataParams, existing: dict[str, pd.DataFrame]) -> FetchResult:
         assemble.without_fundamentals(result, params)
     if history is not None:
         assemble.with_membership(result, history, params)
+    if rule is not None:
+        assemble.with_liquidity(result, rule, params)
     return result

@@ -10,12 +10,15 @@ from typing import Any
 
 import pandas as pd
 
+from invest.data import liquidity
+from invest.data.liquidity import LiquidityRule
 from invest.data.membership import Membership
 from invest.data.schema import COMPANIES, FETCH_LOG, FUNDAMENTAL_VINTAGES, FUNDAMENTALS, MARKET, MEMBERSHIP, PRICES, conform
 from invest.data.sources import registry, sec, universe
 from invest.data.sources.base import FetchResult, clip_to_window, empty_table, fundamentals_coverage, row_counts
 from invest.data.sources.sec_client import SecClient
 from invest.data.sources.sec_schedule import KINDS as SEC_KINDS
+from invest.errors import DataError
 from invest.params import DataParams
 
 
@@ -50,6 +53,26 @@ def with_membership(result: FetchResult, history: Membership, params: DataParams
     tables[MEMBERSHIP.name] = universe.membership_table(history, params.start, params.as_of)
     report = universe.membership_report(history, tables[PRICES.name], tables[MARKET.name], params.start, params.as_of)
     result.report["membership"] = report
+    result.report["rows"] = row_counts(tables)
+
+
+def with_liquidity(result: FetchResult, rule: LiquidityRule, params: DataParams) -> None:
+    """The liquid universe's membership intervals (chosen on each month end from the prices fetched), and its
+    size and turnover per year for the report."""
+    tables = result.tables
+    prices = tables[PRICES.name]
+    chosen = liquidity.members(prices[["ticker", "date", "close", "volume"]], rule)
+    if chosen.empty:
+        raise DataError(
+            f"data.universe: no stock qualifies for {rule.describe()} (the prices hold {prices['ticker'].nunique()} tickers); "
+            "fetch a longer history (data.start), lower lookback_days or min_price"
+        )
+    tables[MEMBERSHIP.name] = conform(liquidity.intervals(chosen, prices["date"].max()), MEMBERSHIP, "membership table")
+    result.report["universe"] = {
+        "rule": rule.describe(),
+        "candidates": int(prices["ticker"].nunique()),
+        "by_year": liquidity.by_year(chosen),
+    }
     result.report["rows"] = row_counts(tables)
 
 

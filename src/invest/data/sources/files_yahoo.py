@@ -112,8 +112,10 @@ def price_files(folder: Path) -> dict[str, Path]:
 
 
 def universe(params: DataParams, files: dict[str, Path], folder: Path) -> list[str]:
-    """``data.universe``, or (``[]``) every price file, each file name checked as a symbol."""
-    if params.universe:
+    """``data.universe``, or (``[]``, or a liquidity rule without candidates) every price file, each file name
+    checked as a symbol."""
+    rule_without_candidates = isinstance(params.universe, dict) and not params.universe.get("candidates")
+    if params.universe and not rule_without_candidates:
         return resolve_universe(params)
     if not files:
         raise DataError(f"{folder}: no <TICKER>.csv or .csv.gz files; add one price file per ticker")

@@ -121,6 +121,11 @@ def check(params: DataParams) -> None:
             f"params: data.sectors = 'sec' needs the SEC's fundamentals (data.fundamentals is {fundamentals}): "
             "set data.fundamentals: sec, or data.sectors: auto"
         )
+    if isinstance(params.universe, dict) and not spec.real_tickers:
+        raise ConfigError(
+            f"params: data.universe: a liquidity rule chooses among real stocks; the {spec.words} has its own tickers "
+            f"(use data.source: {' or '.join(names('real_tickers'))}, or data.universe: [])"
+        )
     if spec.series_files and params.files_layout == "tables":
         for key in ("files_market", "files_macro"):
             if getattr(params, key):

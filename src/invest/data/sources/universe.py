@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from invest.data import membership as pit
+from invest.data.liquidity import LiquidityRule
 from invest.data.schema import MEMBERSHIP, conform
 from invest.errors import ConfigError
 from invest.params import DataParams
@@ -49,12 +50,28 @@ DEFAULT_UNIVERSE: tuple[str, ...] = tuple(
 _SYMBOL = re.compile(r"^\^?[A-Z0-9][A-Z0-9.\-=]*$")
 
 
+def liquidity_rule(params: DataParams) -> LiquidityRule | None:
+    """``data.universe: {top_dollar_volume: N, ...}`` as a rule (None for a list, a file or an index)."""
+    if not isinstance(params.universe, dict):
+        return None
+    rule = params.universe
+    return LiquidityRule(int(rule["top_dollar_volume"]), int(rule.get("lookback_days", 252)), float(rule.get("min_price", 1.0)))
+
+
 def resolve_universe(params: DataParams) -> list[str]:
-    """The tickers to fetch, in order; ConfigError for an empty universe, a missing file or a bad symbol."""
+    """The tickers to fetch, in order; ConfigError for an empty universe, a missing file or a bad symbol.
+    With a liquidity rule: its candidates (a file), from which the rule chooses on each date."""
     history = membership(params)
     if history is not None:
         return pit.all_tickers(history, params.start, params.as_of)
     universe = params.universe
+    if isinstance(universe, dict):
+        if not universe.get("candidates"):
+            raise ConfigError(
+                "data.universe: a liquidity rule needs the stocks it chooses from here (data.universe.candidates: a file of "
+                "tickers); the source cannot list every stock. With data.source: files it takes every price file"
+            )
+        universe = str(universe["candidates"])
     if isinstance(universe, str):
         symbols = _read_universe_file(universe)
         where = f"universe file {universe}"
@@ -130,6 +147,8 @@ def _csv_symbols(path: str, lines: list[str]) -> list[tuple[str, str]]:
 def membership(params: DataParams) -> pit.Membership | None:
     """The membership history ``data.universe`` names, checked against data.start..data.as_of; None for a plain list or file."""
     universe = params.universe
+    if isinstance(universe, dict):
+        return None
     if not isinstance(universe, str) or not universe.strip():
         return None
     name = universe.strip()
