@@ -227,7 +227,7 @@ class TrainParams:
     learning_rate: float = 0.001
     weight_decay: float = 0.0001
     epochs: int = 30
-    patience: int = 5
+    patience: int = 2
     huber_delta: float = 1.0
     mixed_precision: bool = False
     nproc: int = 1
