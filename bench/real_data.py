@@ -62,7 +62,11 @@ def broad_settings(folder: Path, top: int) -> dict:
     settings["data"]["universe"] = {"top_dollar_volume": top}
     settings["data"]["files_market"] = {name: str(DATA / path) for name, path in SETTINGS["data"]["files_market"].items()}
     settings["evaluate"] = {"test_years": list(range(2008, 2023))}
-    settings["validate"] = {"max_missing_share": {"prices": 0.2, "market": 0.02}, "max_jump_share": 0.005, "max_stale_share": 0.05}
+    settings["validate"] = {
+        "max_missing_share": {"prices": 0.2, "market": 0.02},
+        "max_jump_share": 0.005,
+        "max_stale_share": 0.05,
+    }
     return settings
 
 

@@ -69,7 +69,9 @@ def test_prices_after_a_date_never_change_that_dates_members(cut, seed, scale):
     changed.loc[later, "volume"] *= np.random.default_rng(seed).uniform(0, scale, later.sum())
     changed.loc[later, "close"] *= scale
     after = liquidity.members(changed, rule)
-    pd.testing.assert_frame_equal(before[before["date"] <= day].reset_index(drop=True), after[after["date"] <= day].reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        before[before["date"] <= day].reset_index(drop=True), after[after["date"] <= day].reset_index(drop=True)
+    )
 
 
 def test_membership_intervals_run_from_month_end_to_month_end_and_merge():
