@@ -100,6 +100,7 @@ def test_a_folder_of_real_tickers_runs_end_to_end_with_the_rule(tmp_path):
     from invest import cache, fetch, validate
     from invest import params as params_module
     from invest.data import store
+    from invest.evaluation.verdict import data_caveat
 
     folder = tmp_path / "files"
     (folder / "prices").mkdir(parents=True)
@@ -123,5 +124,16 @@ def test_a_folder_of_real_tickers_runs_end_to_end_with_the_rule(tmp_path):
         connection.close()
     assert snapshots.groupby("date").size().max() == 4  # never more than the rule's four
     assert meta["point_in_time_universe"] and "liquid stocks" in meta["data"]["universe"]
+    assert "Survivorship bias, in part" in data_caveat(meta["data"])  # chosen among the files given: still survivors
     report = __import__("json").loads((tmp_path / "fetch.json").read_text())
     assert set(report["universe"]["by_year"]) >= {"2012", "2015"} and report["universe"]["candidates"] == 8
+
+
+def test_the_survivorship_warning_says_what_each_way_of_choosing_the_universe_fixes():
+    from invest.evaluation.verdict import data_caveat
+
+    assert data_caveat({"simulated": True}) is None
+    assert data_caveat({"point_in_time_universe": True, "universe": "sp500 members on each date"}) is None
+    assert "not chosen point in time" in data_caveat({"universe": "a fixed list of 3 tickers"})
+    partial = data_caveat({"point_in_time_universe": True, "chosen_among_given": True})
+    assert "in part" in partial and "only among the price files given" in partial

@@ -52,10 +52,13 @@ def about(params: Params, point_in_time: bool) -> dict:
         chosen = f"a fixed list of {len(universe)} tickers"
     else:
         chosen = "a built-in list of today's large caps" if spec.tickers_from_universe else f"every ticker in {spec.words}"
-    return {
+    about = {
         "source": spec.name,
         "words": spec.words,
         "simulated": not spec.real_tickers,
         "universe": chosen,
         "point_in_time_universe": bool(point_in_time),
     }
+    if liquidity_rule(data) is not None:  # chosen point in time, but only among the files or candidates given
+        about["chosen_among_given"] = True
+    return about

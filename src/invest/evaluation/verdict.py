@@ -50,7 +50,16 @@ def skill(evaluation: Evaluation) -> str:
 
 def data_caveat(about: dict[str, Any]) -> str | None:
     """The survivorship warning for a universe that was not chosen point in time (None when it was)."""
-    if about.get("simulated") or about.get("point_in_time_universe"):
+    if about.get("simulated"):
+        return None
+    if about.get("chosen_among_given"):
+        return (
+            "> **Survivorship bias, in part.** Each date's stocks were chosen by liquidity from what was known that day, "
+            "but only among the price files given: if they hold only stocks still listed when the data was downloaded, "
+            "every return here is still biased upwards; margins between predictors on the same rows less so "
+            "(docs/universe.md)."
+        )
+    if about.get("point_in_time_universe"):
         return None
     return (
         "> **Survivorship bias.** This universe was not chosen point in time "
