@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.conftest import COMPARE, HEADLINE, SMALL_PARAMS, assert_screen_fits_120_columns, make_dvc_repo, run
+from tests.conftest import COMPARE, HEADLINE, SMALL_PARAMS, make_dvc_repo, run
 
 pytestmark = pytest.mark.slow
 
@@ -144,21 +144,6 @@ def test_an_experiment_is_listed_and_diffable(repo):
 def test_the_readme_shows_the_comparison_command_the_tests_check():
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     assert " ".join(COMPARE[:-1]) + " 'State|Executor|models/'" in readme
-
-
-def test_the_comparison_screen_fits_120_columns(repo):
-    """Three trials of a changed param: the metrics and the param whole (queued trials: tests/test_remotes.py)."""
-    run(["git", "checkout", "--", "."], repo)  # the workspace an earlier `dvc exp run` left behind
-    run(["dvc", "checkout", "-q"], repo, check=False)
-    run(["dvc", "exp", "remove", "--all-commits"], repo)
-    for rate in ("0.0003", "0.003", "0.01"):
-        run(["dvc", "exp", "run", "-S", f"train.learning_rate={rate}"], repo)
-    plain = run(["dvc", "exp", "show", "--only-changed", "--no-pager"], repo, env={"COLUMNS": "400"}).stdout
-    # what --drop hides: the model's hash (a dependency of evaluate), 32 characters nobody compares by eye
-    assert "models/model.pt" in next(line for line in plain.splitlines() if "Experiment" in line)
-    assert_screen_fits_120_columns(
-        lambda columns: run([*COMPARE, "--no-pager"], repo, env={"COLUMNS": columns}).stdout, "train.learning_rate"
-    )
 
 
 def test_editing_your_own_files_reruns_fetch_and_everything_after_it(tmp_path, small_tables):
