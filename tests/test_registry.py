@@ -301,8 +301,8 @@ def test_register_refuses_a_commit_whose_params_yaml_is_not_the_one_its_dvc_lock
         registry.register("v1.0.0", repo=str(tagged_repo))
     assert str(error.value) == (
         "params.yaml at HEAD is not the one its dvc.lock was built with (train.learning_rate: 0.0003 in dvc.lock, "
-        "0.001 in params.yaml); commit them together (git add params.yaml dvc.lock metrics models evaluation && "
-        "git commit) and register again"
+        "0.001 in params.yaml); commit the params.yaml the model was trained with, or run dvc repro with this one, "
+        "then commit them together (git add params.yaml dvc.lock metrics models evaluation && git commit) and register again"
     )
     (tagged_repo / "params.yaml").write_text("train:\n  learning_rate: 0.0003\n  epochs: 30\n")
     commit(tagged_repo, "params.yaml committed with its model")

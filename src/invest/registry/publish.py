@@ -47,8 +47,9 @@ def check_params_match(repo: str | os.PathLike[str], commit: str, ref: str) -> N
         shown = "; ".join(f"{key}: {_shown(new)} in dvc.lock, {_shown(old)} in params.yaml" for key, new, old in differ[:3])
         more = f" (+{len(differ) - 3} more)" if len(differ) > 3 else ""
         raise RegistryError(
-            f"params.yaml at {ref} is not the one its dvc.lock was built with ({shown}{more}); commit them together "
-            "(git add params.yaml dvc.lock metrics models evaluation && git commit) and register again"
+            f"params.yaml at {ref} is not the one its dvc.lock was built with ({shown}{more}); commit the params.yaml "
+            "the model was trained with, or run dvc repro with this one, then commit them together (git add params.yaml "
+            "dvc.lock metrics models evaluation && git commit) and register again"
         )
 
 
