@@ -355,6 +355,7 @@ def test_the_real_pipeline_travels_over_ssh(tmp_path: Path, dvc_env: dict, proje
     assert "S001" in predicted.stdout and (b.path / "p.csv").is_file()
 
 
+@pytest.mark.timeout(900)  # a repro and three trials, two at a time, beside another test process (xdist)
 def test_queued_trials_of_the_real_pipeline(tmp_path: Path, project_template: Repo) -> None:
     a = copy_repo(project_template, tmp_path / "A")
     a.dvc("repro")
@@ -365,9 +366,9 @@ def test_queued_trials_of_the_real_pipeline(tmp_path: Path, project_template: Re
 
     a.dvc("queue", "start", "-j", "2")
     try:
-        deadline = time.monotonic() + 240
+        deadline = time.monotonic() + 600
         while not set(rates) <= _exp_refs(a):
-            assert time.monotonic() < deadline, f"queue not done after 240 s: {_queue_rows(a)}"
+            assert time.monotonic() < deadline, f"queue not done after 600 s: {_queue_rows(a)}"
             _assert_no_failed_task(a)
             time.sleep(1)
     finally:
