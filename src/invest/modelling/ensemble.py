@@ -10,7 +10,6 @@ identical results.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -26,11 +25,6 @@ from invest.modelling.inference import member_outputs, predict
 from invest.modelling.model import LSTMTransformerNetwork
 from invest.modelling.training import Prepared, configure_runtime
 from invest.params import TrainParams
-
-
-def member_params(params: TrainParams, member: int) -> TrainParams:
-    """The params member ``member`` trains with: its own seed, everything else shared."""
-    return dataclasses.replace(params, seed=params.seed + member)
 
 
 def fit_members(

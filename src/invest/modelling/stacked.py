@@ -62,11 +62,6 @@ class StackedNetwork(nn.Module):
         network.load_state_dict(self.member_state(member))
         return network.eval()
 
-    def load_member(self, member: int, state: dict[str, torch.Tensor]) -> None:
-        with torch.no_grad():
-            for i, name in enumerate(self.names):
-                self.stacked[i][member].copy_(state[name])
-
     # ------------------------------------------------------------------ forward
 
     def forward(self, past: torch.Tensor, static: torch.Tensor, masks: Masks | None = None) -> torch.Tensor:

@@ -24,7 +24,6 @@ from invest.errors import DataError
 from invest.modelling.cross_section import label_scores
 from invest.modelling.dataset import Arrays, load_arrays
 from invest.modelling.engine import fit_stack
-from invest.modelling.model import LSTMTransformerNetwork, ModelConfig
 from invest.modelling.scaling import Scaler
 from invest.modelling.splits import Split, labelled_span
 from invest.params import TrainParams
@@ -111,11 +110,6 @@ def prepare(panel: Panel, params: TrainParams, split: Split | None = None, array
     )
     scaler = Scaler.fit(arrays.subset(masks["train"]), learned[masks["train"]])
     return Prepared(split, scaler, arrays, masks, scaler.scale_target(learned))
-
-
-def build_network(prepared: Prepared, params: TrainParams) -> LSTMTransformerNetwork:
-    config = ModelConfig.from_params(params, prepared.past.shape[-1], prepared.static.shape[-1])
-    return LSTMTransformerNetwork.from_config(config)
 
 
 def fit(
