@@ -46,6 +46,10 @@ def invest_args(*args: str) -> list[str]:
 # A network small enough to train in seconds; the test params below share it.
 TINY_NETWORK = {"hidden_size": 8, "attention_heads": 2, "seq_len": 6, "batch_size": 64, "num_threads": 1, "ensemble_size": 2}
 
+# Jobs in this process: pytest-xdist already keeps the cores busy, and a pool's workers would each spend
+# seconds importing torch for a job of milliseconds. The pools have their own tests (test_jobs, test_train).
+SERIAL = {"n_jobs": 1}
+
 # Small enough for seconds, large enough for every stage: 15 tickers, 2010-2018.
 SMALL_PARAMS = {
     "data": {"n_tickers": 15, "start": "2010-01-01", "as_of": "2018-12-31", "seed": 3},
@@ -55,8 +59,9 @@ SMALL_PARAMS = {
         "epochs": 2,
         "patience": 2,
         **TINY_NETWORK,
+        **SERIAL,
     },
-    "evaluate": {"test_years": [2016, 2017], "val_months": 12, "bootstrap_samples": 50},
+    "evaluate": {"test_years": [2016, 2017], "val_months": 12, "bootstrap_samples": 50, **SERIAL},
 }
 
 

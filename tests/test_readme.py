@@ -9,6 +9,7 @@ real sshd on 127.0.0.1 in tests/test_remotes.py.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.conftest import REPO, assert_screen_fits_120_columns, make_dvc_repo, run
+from tests.conftest import HEADLINE, REPO, assert_screen_fits_120_columns, make_dvc_repo, run
 
 pytestmark = pytest.mark.slow
 
@@ -95,6 +96,7 @@ def test_every_offline_shell_example_runs(workspace):
         ran.append(command)
         if command.startswith("dvc queue start"):  # it returns at once; a reader waits for `dvc queue status`
             _wait_for_the_queue(where)
+            _assert_each_trial_trained_its_own_model(where)
         if command.startswith("dvc exp show --only-changed"):  # "fits a terminal of 120 columns ... after the three trials"
             assert_screen_fits_120_columns(
                 lambda columns, command=command, where=where: sh(f"COLUMNS={columns} {command} --no-pager", where).stdout,
@@ -119,6 +121,28 @@ def _wait_for_the_queue(repo: Path, limit_s: float = 900) -> None:
             return
         assert time.monotonic() < deadline, f"the queue was not done after {limit_s} s:\n{status}"
         time.sleep(2)
+
+
+def _assert_each_trial_trained_its_own_model(repo: Path) -> None:
+    """The tour's three trials (one run, two queued) are listed with their own learning rate and headline:
+    the five headline metrics, never eval.json's full detail (a target away, not a column)."""
+    trials = {}
+    for entry in json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout):
+        for experiment in entry.get("experiments") or []:
+            for rev in experiment.get("revs") or []:
+                if rev.get("name"):
+                    trials[rev["name"]] = rev.get("data") or {}
+    rates, ranks = set(), set()
+    for data in trials.values():
+        rates.add(data["params"]["params.yaml"]["data"]["train"]["learning_rate"])
+        headline = data["metrics"]["metrics/headline.json"]["data"]
+        assert list(headline) == HEADLINE
+        assert "metrics/eval.json" not in data["metrics"]
+        ranks.add(headline["rank_ic"])
+    assert rates == {0.0003, 0.003, 0.01}, trials.keys()
+    assert len(ranks) == 3  # each trial trained its own model
+    # queued trials add DVC's State and Executor columns, which the README's command drops
+    assert "Executor" in sh("COLUMNS=400 dvc exp show --only-changed --no-pager", repo).stdout
 
 
 def _an_experiment(repo: Path) -> str:

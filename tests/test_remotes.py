@@ -4,7 +4,7 @@ Remotes: a local directory, OpenSSH's sshd (dvc-ssh) and an S3 server (``rclone 
 each started and stopped by the fixtures in ``servers.py``.  Repo A is a copy of a real ``git init`` +
 ``dvc init`` repository built once per session (``template``: ``servers.create_repo`` with a one-stage toy
 pipeline, cheap enough to repeat for every remote and fault; ``project_template``: this project's own
-pipeline on a small simulated market, for the SSH round trip and queued trials), a bare git repository
+pipeline on a small simulated market, for the SSH round trip; queued trials run in tests/test_readme.py), a bare git repository
 is its ``origin``, and clone B is ``git clone`` of that with its own ``.dvc/config.local`` credentials.  The default remote is committed in ``.dvc/config``; credentials never are.
 
 Missing server binaries or plugins skip these tests (fail with INVEST_REQUIRE_SERVERS=1).
@@ -12,12 +12,9 @@ Missing server binaries or plugins skip these tests (fail with INVEST_REQUIRE_SE
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -25,7 +22,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.conftest import COMPARE, assert_screen_fits_120_columns
 
 import servers
 from servers import (
@@ -246,72 +242,7 @@ def test_interrupted_push_resumes(kind: str, request, tmp_path: Path, dvc_env: d
             proxy.close()
 
 
-# --- queued trials ------------------------------------------------------------------------------------
-
-
-def _experiments(show: list[dict]) -> dict[str, dict]:
-    """Experiment name -> its `dvc exp show --json` data."""
-    found = {}
-    for entry in show:
-        for exp in entry.get("experiments") or []:
-            for rev in exp.get("revs") or []:
-                if rev.get("name"):
-                    found[rev["name"]] = rev.get("data") or {}
-    return found
-
-
-def _exp_refs(repo: Repo) -> set[str]:
-    """Names of the experiments committed so far (refs/exps/<baseline>/<name>)."""
-    refs = repo.git("for-each-ref", "--format=%(refname)", "refs/exps").stdout.split()
-    return {ref.rsplit("/", 1)[-1] for ref in refs}
-
-
-def _queue_rows(repo: Repo) -> dict[str, str]:
-    """Name -> status from `dvc queue status` (columns: Task, Name, Created, Status)."""
-    rows = {}
-    for line in repo.dvc("queue", "status", check=False).stdout.splitlines():
-        parts = line.split()
-        if len(parts) >= 4 and parts[0] != "Task" and parts[-1] in QUEUE_STATES:
-            rows[parts[1]] = parts[-1]
-    return rows
-
-
-QUEUE_STATES = {"Queued", "Running", "Success", "Failed", "Stopped", "Killed", "Cancelled"}
-
-
-def _assert_no_failed_task(repo: Repo) -> None:
-    rows = _queue_rows(repo)
-    failed = {name: state for name, state in rows.items() if state not in {"Queued", "Running", "Success"}}
-    assert not failed, (failed, [repo.dvc("queue", "logs", name, check=False).stdout for name in failed])
-
-
-def _stop_workers(repo: Repo, timeout: float = 30) -> None:
-    """`dvc queue stop`, then wait (bounded) for the worker processes `dvc queue start` spawned to exit;
-    SIGTERM any that outlive the timeout (they would otherwise idle for 60 s in the background)."""
-    repo.dvc("queue", "stop", check=False)
-    pids = []
-    for info in (repo.path / ".dvc" / "tmp" / "exps" / "celery").glob("dvc-exp-worker-*.json"):
-        data = json.loads(info.read_text() or "{}")
-        if data.get("pid") and data.get("returncode") is None:
-            pids.append(int(data["pid"]))
-    deadline = time.monotonic() + timeout
-    while pids and time.monotonic() < deadline:
-        pids = [pid for pid in pids if _alive(pid)]
-        time.sleep(0.1)
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-# --- the real pipeline: laptop <-> GPU box over SSH, and queued trials ---------------------------------
+# --- the real pipeline: laptop <-> GPU box over SSH ---------------------------------------------
 
 
 def small_project(repo: Repo) -> None:
@@ -353,40 +284,3 @@ def test_the_real_pipeline_travels_over_ssh(tmp_path: Path, dvc_env: dict, proje
 
     predicted = run([sys.executable, "-m", "invest", "predict", "--ticker", "S001", "--out", "p.csv"], b.path, dvc_env)
     assert "S001" in predicted.stdout and (b.path / "p.csv").is_file()
-
-
-@pytest.mark.timeout(900)  # a repro and three trials, two at a time, beside another test process (xdist)
-def test_queued_trials_of_the_real_pipeline(tmp_path: Path, project_template: Repo) -> None:
-    a = copy_repo(project_template, tmp_path / "A")
-    a.dvc("repro")
-    a.commit("repro")
-    rates = {"lr-fast": 0.003, "lr-slow": 0.0003, "lr-high": 0.01}
-    for name, rate in rates.items():
-        a.dvc("exp", "run", "--queue", "-S", f"train.learning_rate={rate}", "-n", name)
-
-    a.dvc("queue", "start", "-j", "2")
-    try:
-        deadline = time.monotonic() + 600
-        while not set(rates) <= _exp_refs(a):
-            assert time.monotonic() < deadline, f"queue not done after 600 s: {_queue_rows(a)}"
-            _assert_no_failed_task(a)
-            time.sleep(1)
-    finally:
-        _stop_workers(a)
-
-    exps = _experiments(json.loads(a.dvc("exp", "show", "--json").stdout))
-    ranks = {}
-    for name, rate in rates.items():
-        assert exps[name]["params"]["params.yaml"]["data"]["train"]["learning_rate"] == rate
-        headline = exps[name]["metrics"]["metrics/headline.json"]["data"]
-        ranks[name] = headline["rank_ic"]
-        assert list(headline) == ["rank_ic", "margin", "mae_vs_0", "cov_95", "excess"]
-        assert "metrics/eval.json" not in exps[name]["metrics"]  # the full detail is a target away, not a column
-    assert ranks["lr-fast"] != ranks["lr-slow"]  # each trial trained its own model
-
-    # queued trials add DVC's State and Executor columns: the README's command still fits 120 columns
-    def show(columns: str, flags: tuple[str, ...] = tuple(COMPARE[3:])) -> str:
-        return run([*DVC, "exp", "show", *flags, "--no-pager"], a.path, {**a.env, "COLUMNS": columns}).stdout
-
-    assert "Executor" in show("400", ("--only-changed",))
-    assert_screen_fits_120_columns(show, "train.learning_rate")

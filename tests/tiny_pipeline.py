@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from tests.conftest import TINY_NETWORK, run_evaluate, run_train, write_raw
+from tests.conftest import SERIAL, TINY_NETWORK, run_evaluate, run_train, write_raw
 
 from invest import cache
 from invest import params as params_module
@@ -25,8 +25,16 @@ TINY_PARAMS = {
         "patience": 2,
         **TINY_NETWORK,
         "mc_samples": 8,
+        **SERIAL,
     },
-    "evaluate": {"mode": "single", "test_years": [2015], "val_months": 12, "bootstrap_samples": 50, "block_months": 3},
+    "evaluate": {
+        "mode": "single",
+        "test_years": [2015],
+        "val_months": 12,
+        "bootstrap_samples": 50,
+        "block_months": 3,
+        **SERIAL,
+    },
 }
 
 

@@ -39,8 +39,18 @@ def configure_runtime(num_threads: int) -> None:
     if num_threads:
         torch.set_num_threads(num_threads)
         threadpool_limits(num_threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    _use_deterministic_algorithms()
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def _use_deterministic_algorithms() -> None:
+    # torch's public switch also sets torch._inductor's config, and importing torch._inductor costs every
+    # process (each stage and each job worker) about 3 s; nothing here compiles, so the kernel flag is enough.
+    set_flag = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if set_flag is None:  # a torch without the private switch
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        set_flag(True, warn_only=True)
 
 
 def seed(value: int) -> None:
