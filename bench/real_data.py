@@ -2,6 +2,8 @@
 
     python bench/real_data.py [--seeds 42 1042] [--workdir /tmp/invest-real] [--n-jobs 2] [--set key=value ...]
     python bench/real_data.py --broad /path/to/folder [--top 1000] [--seeds 42 1042]
+    python bench/real_data.py --broad /path/to/folder --until cache    # the data stages alone: time, memory
+    python bench/real_data.py --broad /path/to/folder --reuse          # then the walk-forward on that store
 
 ``--broad FOLDER`` reads a per_ticker folder of thousands of Yahoo CSVs instead (``FOLDER/prices/<T>.csv``,
 e.g. the 4,509 tickers of ``../shared/realdata-dev/broad_universe.csv`` written from the dieperdev/
@@ -32,7 +34,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import REPO, fresh_copy, machine, print_table, stage_env
+from common import REPO, Background, fresh_copy, machine, mib, print_table, stage_env
 
 DATA = REPO.parent / "shared" / "realdata-dev"
 SETTINGS = {
@@ -88,6 +90,21 @@ def run(repo: Path, seed: int) -> tuple[dict, float]:
     return json.loads((repo / "metrics" / "eval.json").read_text()), time.perf_counter() - started
 
 
+def data_stages(repo: Path, until: str) -> None:
+    """`dvc repro UNTIL` once: each stage's wall and CPU seconds and the peak RSS of the process tree."""
+    from repro import repro
+
+    with Background() as background:
+        result = repro(repo, until)
+    rows = [[s["stage"], f"{s['wall_s']:.1f}", f"{s['cpu_s']:.1f}", mib(s["peak_rss"])] for s in result["stages"]]
+    rows.append(["total", f"{result['total_s']:.1f}", f"{result['cpu_s']:.1f}", mib(result["peak_rss"])])
+    print_table(["stage", "wall s", "CPU s", "peak RSS (tree)"], rows)
+    print(f"\nother processes used {background.others_cores:.2f} cores meanwhile")
+    db = repo / "data" / "stock_data.db"
+    if db.is_file():
+        print(f"store: {db.stat().st_size / 2**20:,.1f} MiB")
+
+
 def table(summary: dict) -> list[list[str]]:
     def f(key: str, digits: int = 3) -> str:
         value = summary.get(key)
@@ -125,6 +142,8 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="extra section.key=value (YAML value)")
     parser.add_argument("--broad", type=Path, help="a per_ticker folder of many stocks (see the module docstring)")
     parser.add_argument("--top", type=int, default=1000, help="--broad: stocks in the liquid universe each month end")
+    parser.add_argument("--reuse", action="store_true", help="keep the --workdir of an earlier run (its code, params, outputs)")
+    parser.add_argument("--until", help="run `dvc repro UNTIL` once (e.g. cache) and print each stage's time and memory")
     args = parser.parse_args()
     if not (DATA / "prices").is_dir():
         sys.exit(f"{DATA} not found: the benchmark reads ../shared/realdata-dev beside the repository")
@@ -136,8 +155,12 @@ def main() -> None:
         key, _, value = item.partition("=")
         section, _, name = key.partition(".")
         overrides.setdefault(section, {})[name] = yaml.safe_load(value)
-    repo = fresh_copy(args.workdir, overrides)
+    reuse = args.reuse and (args.workdir / "dvc.lock").is_file()
+    repo = args.workdir if reuse else fresh_copy(args.workdir, overrides)  # reused: dvc repro skips what is up to date
     print(f"# Real-data benchmark: {machine()}\n")
+    if args.until:
+        data_stages(repo, args.until)
+        return
     results = {}
     for seed in args.seeds:
         summary, seconds = run(repo, seed)

@@ -38,14 +38,21 @@ from common import Background, Sampler, fresh_copy, machine, median, mib, print_
 STAGE_LINE = re.compile(r"^Running stage '([^']+)'")
 
 
-def repro(repo: Path) -> dict:
-    """Run `dvc repro` once; per-stage wall, CPU and peak RSS."""
+def repro(repo: Path, until: str | None = None) -> dict:
+    """Run `dvc repro [until]` once (``until``: the last stage, with the stages before it); per-stage wall, CPU
+    and peak RSS."""
     env = stage_env(repo)
     marks: list[tuple[str, float]] = []
     log: list[str] = []
     started = time.perf_counter()
     proc = subprocess.Popen(
-        ["dvc", "repro"], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        ["dvc", "repro", *([until] if until else [])],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
     )
     sampler = Sampler(proc.pid).start()
     sampler.set_label("dvc startup")

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from invest.data.schema import TABLES_BY_NAME, conform
-from invest.data.sources import files, files_csv, files_series, registry
+from invest.data.sources import files, files_csv, files_series, files_yahoo, registry
 from invest.data.sources.files_yahoo import EQUAL_WEIGHTED, equal_weighted_index
 from invest.data.sources.universe import resolve_universe
 from invest.errors import ConfigError, DataError
@@ -426,3 +426,26 @@ def test_real_yahoo_files_with_market_and_fred_series():
     expected = 100 * (cpi["2022-06-01"] / cpi["2021-06-01"] - 1)
     assert macro["inflation", pd.Timestamp("2022-06-30")] == pytest.approx(expected) and 8 < expected < 10
     assert set(macro.index.get_level_values("series")) == {"inflation", "unemployment", "gdp_growth"}
+
+
+@needs_realdata
+def test_thousands_of_files_are_read_by_a_pool_with_the_same_tables_and_report(tmp_path, monkeypatch):
+    """A folder past PARALLEL_FROM_FILES is read by one process per core: the same tables and counts as one process."""
+    real = sorted((REALDATA / "prices").glob("*.csv.gz"))[:24]
+    assert len(real) == 24
+    prices = {path.name: path.read_bytes() for path in real}
+    prices["ZZZ.csv"] = YAHOO + "2024-01-02,null,null,null,null,null,null\n2024-01-03,0,11,10,10.5,10.5,100\n"
+    root = folder(tmp_path, prices)
+    window = {"start": "2020-01-01", "as_of": "2024-01-10"}
+    monkeypatch.setattr(files_yahoo, "PARALLEL_FROM_FILES", 10**9)
+    alone = fetch(root, **window)
+    monkeypatch.setattr(files_yahoo, "PARALLEL_FROM_FILES", 2)
+    monkeypatch.setattr(files_yahoo, "read_processes", lambda: 2)
+    pooled = fetch(root, **window)
+    for name, table in alone.tables.items():
+        pd.testing.assert_frame_equal(pooled.tables[name], table, check_exact=True)
+    assert pooled.report == alone.report and alone.report["rows_dropped"] == {f"{root}/prices/ZZZ.csv": 1}
+
+    (root / "prices" / "ZZZ.csv").write_text(YAHOO + "2024-01-03,10,11,10,-10.5,10.5,100\n")
+    with pytest.raises(DataError, match=r"ZZZ.csv: line 2: Close is -10.5; prices and volumes cannot be negative"):
+        fetch(root, **window)  # a worker's error reaches the user as it is

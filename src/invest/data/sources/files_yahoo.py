@@ -23,6 +23,9 @@ failure in the report; the run stops only when no ticker has prices. Everything 
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,8 @@ from invest.errors import ConfigError, DataError
 from invest.params import DataParams
 
 SUFFIXES = (".csv.gz", ".csv")
+PARALLEL_FROM_FILES = 200  # fewer files read faster in this process than a pool starts
+MAX_READ_PROCESSES = 8
 PRICE_COLUMNS = {"open": "open", "high": "high", "low": "low", "close": "close", "adj_close": "adjclose", "volume": "volume"}
 PRICE_FIELDS = ("open", "high", "low", "close", "adj_close")
 TABLES = {table.name: table for table in (PRICES, COMPANIES, FUNDAMENTALS, MARKET, MACRO)}
@@ -68,9 +73,11 @@ def fetch(params: DataParams) -> FetchResult:
     tickers = universe(params, files, folder)
     counts, failures = Counts(), {}
     frames = []
+    found = [(ticker, files[ticker]) for ticker in tickers if ticker in files]
+    read = iter(read_all(found, counts))
     for ticker in tickers:
         path = files.get(ticker)
-        frame = read_prices(path, ticker, counts) if path is not None else None
+        frame = next(read) if path is not None else None
         if path is None:
             failures[ticker] = f"no file {folder / ticker}.csv (or .csv.gz)"
         elif frame.empty:
@@ -120,6 +127,32 @@ def universe(params: DataParams, files: dict[str, Path], folder: Path) -> list[s
     if not files:
         raise DataError(f"{folder}: no <TICKER>.csv or .csv.gz files; add one price file per ticker")
     return [checked_symbol(f"price file {files[stem]}", stem) for stem in files]
+
+
+def read_all(files: list[tuple[str, Path]], counts: Counts) -> list[pd.DataFrame]:
+    """``read_prices`` of every (ticker, file), in order; a folder of thousands of files is read by one process
+    per core (the same frames and counts as one process: each file is read alone, results kept in order)."""
+    processes = read_processes()
+    if len(files) < PARALLEL_FROM_FILES or processes < 2:
+        return [read_prices(path, ticker, counts) for ticker, path in files]
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        results = list(pool.map(_read_alone, files, chunksize=16))
+    frames = []
+    for frame, alone in results:
+        frames.append(frame)
+        for mine, theirs in ((counts.rows, alone.rows), (counts.dropped, alone.dropped), (counts.zero_prices, alone.zero_prices)):
+            mine.update(theirs)
+    return frames
+
+
+def read_processes() -> int:
+    return min(len(os.sched_getaffinity(0)), MAX_READ_PROCESSES)
+
+
+def _read_alone(item: tuple[str, Path]) -> tuple[pd.DataFrame, Counts]:
+    ticker, path = item
+    counts = Counts()
+    return read_prices(path, ticker, counts), counts
 
 
 def read_prices(path: Path, ticker: str, counts: Counts) -> pd.DataFrame:
