@@ -59,6 +59,11 @@ class Counts:
         self.dropped: dict[str, int] = {}  # file -> rows without a close (prices) or a value (series)
         self.zero_prices: dict[str, int] = {}  # file -> zero prices read as unknown
 
+    def add(self, other: Counts) -> None:
+        """Append ``other``'s files (counted elsewhere, e.g. in a reading process) after this one's."""
+        for name, counted in vars(other).items():
+            getattr(self, name).update(counted)
+
 
 def fetch(params: DataParams) -> FetchResult:
     """Read every ticker's file and the named series, and cut them to the window."""
@@ -74,10 +79,9 @@ def fetch(params: DataParams) -> FetchResult:
     counts, failures = Counts(), {}
     frames = []
     found = [(ticker, files[ticker]) for ticker in tickers if ticker in files]
-    read = iter(read_all(found, counts))
+    read = dict(zip((ticker for ticker, _ in found), read_all(found, counts), strict=True))
     for ticker in tickers:
-        path = files.get(ticker)
-        frame = next(read) if path is not None else None
+        path, frame = files.get(ticker), read.get(ticker)
         if path is None:
             failures[ticker] = f"no file {folder / ticker}.csv (or .csv.gz)"
         elif frame.empty:
@@ -137,12 +141,9 @@ def read_all(files: list[tuple[str, Path]], counts: Counts) -> list[pd.DataFrame
         return [read_prices(path, ticker, counts) for ticker, path in files]
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
         results = list(pool.map(_read_alone, files, chunksize=16))
-    frames = []
-    for frame, alone in results:
-        frames.append(frame)
-        for mine, theirs in ((counts.rows, alone.rows), (counts.dropped, alone.dropped), (counts.zero_prices, alone.zero_prices)):
-            mine.update(theirs)
-    return frames
+    for _, alone in results:
+        counts.add(alone)
+    return [frame for frame, _ in results]
 
 
 def read_processes() -> int:
