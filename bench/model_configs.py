@@ -40,6 +40,7 @@ CONFIGS: dict[str, dict[str, object]] = {
     "E": {"feature_norm": "cs_rank", "label_transform": "cs_rank", "select_by": "rank_ic"},
     "F": {"label_transform": "cs_rank", "select_by": "rank_ic"},
     "G": {"feature_norm": "cs_rank", "select_by": "rank_ic"},
+    "H": {"ic_loss_weight": 1.0},  # Huber plus the per-date rank-correlation term, batches of whole dates
     # controls: the network learns from shuffled labels (baselines keep the real ones); should score ~0
     "B-shuffled": {"control": "shuffled_labels"},
     "E-shuffled": {"feature_norm": "cs_rank", "label_transform": "cs_rank", "select_by": "rank_ic", "control": "shuffled_labels"},

@@ -134,6 +134,17 @@ def table(summary: dict) -> list[list[str]]:
     return rows
 
 
+def apply_settings(params: dict, items: list[str]) -> dict:
+    """``params`` with each ``section.key=value`` of ``items`` set (the value read as YAML)."""
+    import yaml
+
+    for item in items:
+        key, _, value = item.partition("=")
+        section, _, name = key.partition(".")
+        params.setdefault(section, {})[name] = yaml.safe_load(value)
+    return params
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 1042], help="base seeds (train.seed)")
@@ -142,7 +153,11 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="extra section.key=value (YAML value)")
     parser.add_argument("--broad", type=Path, help="a per_ticker folder of many stocks (see the module docstring)")
     parser.add_argument("--top", type=int, default=1000, help="--broad: stocks in the liquid universe each month end")
-    parser.add_argument("--reuse", action="store_true", help="keep the --workdir of an earlier run (its code, params, outputs)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the --workdir of an earlier run (its code, params, outputs); --set still applies",
+    )
     parser.add_argument("--until", help="run `dvc repro UNTIL` once (e.g. cache) and print each stage's time and memory")
     args = parser.parse_args()
     if not (DATA / "prices").is_dir():
@@ -151,12 +166,12 @@ def main() -> None:
 
     overrides = broad_settings(args.broad.resolve(), args.top) if args.broad else {k: dict(v) for k, v in SETTINGS.items()}
     overrides.setdefault("evaluate", {})["n_jobs"] = args.n_jobs
-    for item in args.set:
-        key, _, value = item.partition("=")
-        section, _, name = key.partition(".")
-        overrides.setdefault(section, {})[name] = yaml.safe_load(value)
+    apply_settings(overrides, args.set)
     reuse = args.reuse and (args.workdir / "dvc.lock").is_file()
     repo = args.workdir if reuse else fresh_copy(args.workdir, overrides)  # reused: dvc repro skips what is up to date
+    if reuse and args.set:  # the workdir keeps its data settings; --set still changes what follows them
+        params = apply_settings(yaml.safe_load((repo / "params.yaml").read_text()), args.set)
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     print(f"# Real-data benchmark: {machine()}\n")
     if args.until:
         data_stages(repo, args.until)

@@ -229,6 +229,7 @@ class TrainParams:
     epochs: int = 30
     patience: int = 2
     huber_delta: float = 1.0
+    ic_loss_weight: float = 0.0
     mixed_precision: bool = False
     nproc: int = 1
     n_jobs: int = 2
@@ -275,6 +276,7 @@ class TrainParams:
         _check(self.epochs >= 1, "train.epochs", "a positive integer", self.epochs)
         _check(self.patience >= 1, "train.patience", "a positive integer", self.patience)
         _check(self.huber_delta > 0, "train.huber_delta", "a positive number", self.huber_delta)
+        _check(0 <= self.ic_loss_weight <= 100, "train.ic_loss_weight", "0 (Huber alone) to 100", self.ic_loss_weight)
         _check(1 <= self.nproc <= 64, "train.nproc", "1 to 64 data-parallel processes", self.nproc)
         _check(1 <= self.n_jobs <= 1024, "train.n_jobs", "1 to 1024 processes", self.n_jobs)
         _check(2 <= self.mc_samples <= 1000, "train.mc_samples", "2 to 1000 Monte Carlo dropout passes", self.mc_samples)

@@ -4,8 +4,9 @@ The members live in one ``StackedNetwork``; each keeps its own initialisation (`
 + m)`` before building it, as alone), its own batch order (a permutation per epoch from its seed, as
 ``DistributedSampler`` draws it), its own dropout stream and its own early stopping: the epoch best on
 the validation block (its loss, or its rank IC with ``train.select_by: rank_ic``) is kept, and a
-member ``patience`` epochs past its best leaves the stack while the others go on. AdamW, Huber loss
-and gradient clipping at norm 1 act on each member alone (``StackAdamW``, ``clip_per_member``), so a
+member ``patience`` epochs past its best leaves the stack while the others go on. AdamW, the loss (Huber,
+plus ``train.ic_loss_weight`` times the per-date rank-correlation term of ``losses.rank_loss``, whose
+batches then hold whole dates: see ``epoch_order``) and gradient clipping at norm 1 act on each member alone (``StackAdamW``, ``clip_per_member``), so a
 member trained in a stack ends as it would alone (``tests/test_engine.py``). Under torchrun each rank
 takes its shard of every member's batches and the gradients are averaged over ranks, as DDP does.
 """
@@ -24,6 +25,7 @@ import torch
 from torch.nn import functional as F
 
 from invest.modelling import distributed
+from invest.modelling.losses import DateRanks, rank_loss
 from invest.modelling.model import LSTMTransformerNetwork, ModelConfig
 from invest.modelling.ranking import mean_rank_ic
 from invest.modelling.stacked import DropoutStreams, StackedNetwork
@@ -65,13 +67,20 @@ def fit_stack(
     optimizer = StackAdamW(list(net.stacked), params.learning_rate, params.weight_decay)
     tensors = to_tensors(prepared, device)
     train_rows, val_rows = np.flatnonzero(prepared.masks["train"]), np.flatnonzero(prepared.masks["val"])
+    groups = None
+    if params.ic_loss_weight > 0:
+        ranks = DateRanks.of(prepared.arrays.dates, prepared.target, prepared.masks["train"])
+        tensors["date"] = torch.as_tensor(ranks.codes, device=device)
+        tensors["rank"] = torch.as_tensor(ranks.ranks, device=device)
+        tensors["n_dates"] = ranks.n_dates
+        groups = ranks.codes[train_rows]
     validation = (val_rows, prepared.target[val_rows], prepared.arrays.dates[val_rows])
     if start is not None:  # the warm start competes as epoch 0
         _judge(runs, net, _score(net, tensors, validation, params), 0, params, float("nan"))
     for epoch in range(1, params.epochs + 1):
         started = time.perf_counter()
         active = [run for run in runs if not run.stopped]
-        orders = [epoch_order(len(train_rows), run.seed, epoch) for run in active]
+        orders = [epoch_order(len(train_rows), run.seed, epoch, groups) for run in active]
         train_loss = _train_epoch(net, optimizer, streams, tensors, [train_rows[o] for o in orders], params, config)
         scores = _score(net, tensors, validation, params)
         _judge(active, net, scores, epoch, params, train_loss)
@@ -87,11 +96,18 @@ def fit_stack(
     return [_network(config, run) for run in runs], [_summary(run) for run in runs]
 
 
-def epoch_order(rows: int, seed: int, epoch: int) -> np.ndarray:
-    """This rank's share of the epoch's permutation of ``rows`` rows, as ``DistributedSampler(seed=seed)`` draws it."""
+def epoch_order(rows: int, seed: int, epoch: int, groups: np.ndarray | None = None) -> np.ndarray:
+    """This rank's share of the epoch's permutation of ``rows`` rows, as ``DistributedSampler(seed=seed)`` draws it.
+
+    With ``groups`` (each row's date code) the rows of one date stay together, in a random order of
+    dates and a random order within each date, so consecutive batches hold whole dates for the
+    rank-correlation term."""
     generator = torch.Generator()
     generator.manual_seed(seed + epoch)
     order = torch.randperm(rows, generator=generator).numpy()
+    if groups is not None:
+        date_position = torch.randperm(int(groups.max()) + 1, generator=generator).numpy()
+        order = order[np.argsort(date_position[groups[order]], kind="stable")]
     world = distributed.world_size()
     if world > 1:
         total = -(-rows // world) * world
@@ -117,6 +133,9 @@ def _train_epoch(net, optimizer, streams, tensors, shards: list[np.ndarray], par
         with _autocast(device, params.mixed_precision):
             prediction = net(tensors["past"][index], tensors["static"][index], masks).float()  # [M, B]
         losses = F.huber_loss(prediction, tensors["target"][index], delta=params.huber_delta, reduction="none").mean(1)
+        if params.ic_loss_weight > 0:
+            ranking = rank_loss(prediction, tensors["rank"][index], tensors["date"][index], tensors["n_dates"])
+            losses = losses + params.ic_loss_weight * ranking
         optimizer.zero_grad()
         losses.sum().backward()
         if world > 1:
