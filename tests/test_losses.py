@@ -11,10 +11,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from invest.errors import ConfigError
 from invest.modelling.engine import epoch_order, fit_stack
 from invest.modelling.losses import DateRanks, rank_loss
 from invest.modelling.ranking import mean_rank_ic
-from invest.errors import ConfigError
 from invest.params import from_dict
 
 CPU = torch.device("cpu")
