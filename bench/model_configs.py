@@ -41,6 +41,8 @@ CONFIGS: dict[str, dict[str, object]] = {
     "F": {"label_transform": "cs_rank", "select_by": "rank_ic"},
     "G": {"feature_norm": "cs_rank", "select_by": "rank_ic"},
     "H": {"ic_loss_weight": 1.0},  # Huber plus the per-date rank-correlation term, batches of whole dates
+    "I": {"aux_horizons": ["1m", "3m", "6m"]},  # heads for the shorter horizons train beside the label's
+    "J": {"ic_loss_weight": 1.0, "aux_horizons": ["1m", "3m", "6m"]},  # H and I together
     # controls: the network learns from shuffled labels (baselines keep the real ones); should score ~0
     "B-shuffled": {"control": "shuffled_labels"},
     "E-shuffled": {"feature_norm": "cs_rank", "label_transform": "cs_rank", "select_by": "rank_ic", "control": "shuffled_labels"},

@@ -230,6 +230,8 @@ class TrainParams:
     patience: int = 2
     huber_delta: float = 1.0
     ic_loss_weight: float = 0.0
+    aux_horizons: list[str] = field(default_factory=list)
+    aux_weight: float = 0.5
     mixed_precision: bool = False
     nproc: int = 1
     n_jobs: int = 2
@@ -277,6 +279,17 @@ class TrainParams:
         _check(self.patience >= 1, "train.patience", "a positive integer", self.patience)
         _check(self.huber_delta > 0, "train.huber_delta", "a positive number", self.huber_delta)
         _check(0 <= self.ic_loss_weight <= 100, "train.ic_loss_weight", "0 (Huber alone) to 100", self.ic_loss_weight)
+        shorter = [name for name in ("1m", "3m", "6m", "1y", "2y", "3y") if months(name) < self.horizon_months]
+        _check(
+            isinstance(self.aux_horizons, list)
+            and all(name in shorter for name in self.aux_horizons)
+            and len(set(self.aux_horizons)) == len(self.aux_horizons),
+            "train.aux_horizons",
+            f"a list of distinct horizons shorter than train.horizon ({', '.join(shorter) or 'none for ' + self.horizon}): "
+            "a longer label would reach past the embargo into later blocks",
+            self.aux_horizons,
+        )
+        _check(0 <= self.aux_weight <= 100, "train.aux_weight", "0 to 100", self.aux_weight)
         _check(1 <= self.nproc <= 64, "train.nproc", "1 to 64 data-parallel processes", self.nproc)
         _check(1 <= self.n_jobs <= 1024, "train.n_jobs", "1 to 1024 processes", self.n_jobs)
         _check(2 <= self.mc_samples <= 1000, "train.mc_samples", "2 to 1000 Monte Carlo dropout passes", self.mc_samples)

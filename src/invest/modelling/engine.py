@@ -6,7 +6,9 @@ The members live in one ``StackedNetwork``; each keeps its own initialisation (`
 the validation block (its loss, or its rank IC with ``train.select_by: rank_ic``) is kept, and a
 member ``patience`` epochs past its best leaves the stack while the others go on. AdamW, the loss (Huber,
 plus ``train.ic_loss_weight`` times the per-date rank-correlation term of ``losses.rank_loss``, whose
-batches then hold whole dates: see ``epoch_order``) and gradient clipping at norm 1 act on each member alone (``StackAdamW``, ``clip_per_member``), so a
+batches then hold whole dates: see ``epoch_order``; plus ``train.aux_weight`` times the Huber loss of
+``AuxiliaryHeads`` on the labels at ``train.aux_horizons``, which only train) and gradient clipping at norm
+1 act on each member alone (``StackAdamW``, ``clip_per_member``), so a
 member trained in a stack ends as it would alone (``tests/test_engine.py``). Under torchrun each rank
 takes its shard of every member's batches and the gradients are averaged over ranks, as DDP does.
 """
@@ -64,8 +66,14 @@ def fit_stack(
     seeds = [run.seed for run in runs]
     net = (StackedNetwork.initialised(config, seeds) if start is None else StackedNetwork(config, start)).to(device)
     streams = DropoutStreams([dropout_seed(seed) for seed in seeds], params.dropout, device)
-    optimizer = StackAdamW(list(net.stacked), params.learning_rate, params.weight_decay)
     tensors = to_tensors(prepared, device)
+    auxiliary = None
+    if getattr(prepared, "auxiliary", None) is not None:
+        auxiliary = AuxiliaryHeads(seeds, config.hidden_size, prepared.auxiliary.shape[1], device)
+        known = np.isfinite(prepared.auxiliary)
+        tensors["aux"] = torch.as_tensor(np.where(known, prepared.auxiliary, 0.0).astype(np.float32), device=device)
+        tensors["aux_known"] = torch.as_tensor(known.astype(np.float32), device=device)
+    optimizer = StackAdamW(_weights(net, auxiliary), params.learning_rate, params.weight_decay)
     train_rows, val_rows = np.flatnonzero(prepared.masks["train"]), np.flatnonzero(prepared.masks["val"])
     groups = None
     if params.ic_loss_weight > 0:
@@ -81,7 +89,7 @@ def fit_stack(
         started = time.perf_counter()
         active = [run for run in runs if not run.stopped]
         orders = [epoch_order(len(train_rows), run.seed, epoch, groups) for run in active]
-        train_loss = _train_epoch(net, optimizer, streams, tensors, [train_rows[o] for o in orders], params, config)
+        train_loss = _train_epoch(net, auxiliary, optimizer, streams, tensors, [train_rows[o] for o in orders], params, config)
         scores = _score(net, tensors, validation, params)
         _judge(active, net, scores, epoch, params, train_loss)
         if log is not None and runs[0] in active and distributed.is_main():
@@ -92,7 +100,7 @@ def fit_stack(
         if not keep:
             break
         if len(keep) < len(active):  # stopped members leave the stack: the others go on alone
-            _shrink(net, optimizer, streams, keep)
+            _shrink(net, auxiliary, optimizer, streams, keep)
     return [_network(config, run) for run in runs], [_summary(run) for run in runs]
 
 
@@ -120,7 +128,9 @@ def dropout_seed(seed: int) -> int:
     return int(np.random.SeedSequence([seed, 0xD50]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
-def _train_epoch(net, optimizer, streams, tensors, shards: list[np.ndarray], params: TrainParams, config) -> np.ndarray:
+def _train_epoch(
+    net, auxiliary, optimizer, streams, tensors, shards: list[np.ndarray], params: TrainParams, config
+) -> np.ndarray:
     """One pass over every member's shard of the training rows; the mean training loss of each member."""
     net.train()
     device, world = tensors["past"].device, distributed.world_size()
@@ -131,16 +141,19 @@ def _train_epoch(net, optimizer, streams, tensors, shards: list[np.ndarray], par
         index = torch.as_tensor(rows[:, begin : begin + batch], device=device)  # [M, B]
         masks = streams.draw(config, index.shape[1], tensors["past"].shape[1])
         with _autocast(device, params.mixed_precision):
-            prediction = net(tensors["past"][index], tensors["static"][index], masks).float()  # [M, B]
+            hidden = net.penultimate(tensors["past"][index], tensors["static"][index], masks)  # [M, B, H]
+            prediction = net.output(hidden).float()  # [M, B]
         losses = F.huber_loss(prediction, tensors["target"][index], delta=params.huber_delta, reduction="none").mean(1)
+        if auxiliary is not None:
+            losses = losses + params.aux_weight * auxiliary.loss(hidden.float(), tensors, index, params.huber_delta)
         if params.ic_loss_weight > 0:
             ranking = rank_loss(prediction, tensors["rank"][index], tensors["date"][index], tensors["n_dates"])
             losses = losses + params.ic_loss_weight * ranking
         optimizer.zero_grad()
         losses.sum().backward()
         if world > 1:
-            _average_over_ranks(net)
-        clip_per_member(list(net.stacked), 1.0)
+            _average_over_ranks(_weights(net, auxiliary))
+        clip_per_member(_weights(net, auxiliary), 1.0)
         optimizer.step()
         totals += losses.detach().double().cpu() * index.shape[1]
     return np.array([distributed.mean_over_ranks(float(total), rows.shape[1]) for total in totals])
@@ -217,13 +230,60 @@ def _summary(run: MemberRun) -> dict[str, Any]:
     }
 
 
-def _shrink(net: StackedNetwork, optimizer: StackAdamW, streams: DropoutStreams, keep: list[int]) -> None:
+def _shrink(net: StackedNetwork, auxiliary, optimizer: StackAdamW, streams: DropoutStreams, keep: list[int]) -> None:
     """Only the members at positions ``keep`` stay in the stack, with their optimizer state and dropout streams."""
     with torch.no_grad():
         for i, weight in enumerate(net.stacked):
             net.stacked[i] = torch.nn.Parameter(weight.detach()[keep].clone())
-    optimizer.keep(keep, list(net.stacked))
+        if auxiliary is not None:
+            auxiliary.keep(keep)
+    optimizer.keep(keep, _weights(net, auxiliary))
     streams.keep(keep)
+
+
+def _weights(net: StackedNetwork, auxiliary) -> list[torch.Tensor]:
+    return list(net.stacked) + ([] if auxiliary is None else auxiliary.weights)
+
+
+class AuxiliaryHeads:
+    """One linear head per auxiliary horizon and member, on the head's last hidden layer: they train with
+    the network (their loss shapes what it learns) and are dropped with the optimizer, so a checkpoint and
+    every prediction are the label's head alone. Each member's heads are drawn from its own seed, as
+    ``nn.Linear`` draws its weights (uniform within 1/sqrt(H))."""
+
+    def __init__(self, seeds: list[int], hidden: int, outputs: int, device: torch.device) -> None:
+        bound = 1.0 / math.sqrt(hidden)
+        weights, biases = [], []
+        for seed in seeds:
+            generator = torch.Generator()
+            generator.manual_seed(auxiliary_seed(seed))
+            weights.append((torch.rand(outputs, hidden, generator=generator) * 2 - 1) * bound)
+            biases.append((torch.rand(outputs, generator=generator) * 2 - 1) * bound)
+        self.weight = torch.nn.Parameter(torch.stack(weights).to(device))  # [M, K, H]
+        self.bias = torch.nn.Parameter(torch.stack(biases).to(device))  # [M, K]
+
+    @property
+    def weights(self) -> list[torch.Tensor]:
+        return [self.weight, self.bias]
+
+    def __call__(self, hidden: torch.Tensor) -> torch.Tensor:
+        """[M, B, H] -> [M, B, K] (products and sums, as the label's head: no kernel that depends on M)."""
+        return (hidden.unsqueeze(2) * self.weight.unsqueeze(1)).sum(-1) + self.bias.unsqueeze(1)
+
+    def loss(self, hidden: torch.Tensor, tensors: dict, index: torch.Tensor, delta: float) -> torch.Tensor:
+        """Each member's Huber loss over the known auxiliary labels of its batch: [M]."""
+        known = tensors["aux_known"][index]  # [M, B, K]
+        error = F.huber_loss(self(hidden), tensors["aux"][index], delta=delta, reduction="none") * known
+        return error.sum((1, 2)) / known.sum((1, 2)).clamp(min=1)
+
+    def keep(self, keep: list[int]) -> None:
+        self.weight = torch.nn.Parameter(self.weight.detach()[keep].clone())
+        self.bias = torch.nn.Parameter(self.bias.detach()[keep].clone())
+
+
+def auxiliary_seed(seed: int) -> int:
+    """The auxiliary heads' seed: derived from the member's seed, apart from its weights' and dropout's streams."""
+    return int(np.random.SeedSequence([seed, 0xA0C]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
 # ------------------------------------------------------------------ per-member optimisation
@@ -276,10 +336,10 @@ def clip_per_member(weights: list[torch.Tensor], max_norm: float) -> None:
         g.mul_(coefficient.view(members, *([1] * (g.dim() - 1))))
 
 
-def _average_over_ranks(net: StackedNetwork) -> None:
+def _average_over_ranks(weights: list[torch.Tensor]) -> None:
     import torch.distributed as dist
 
-    for weight in net.stacked:
+    for weight in weights:
         dist.all_reduce(weight.grad)
         weight.grad /= distributed.world_size()
 

@@ -33,9 +33,9 @@ class Scaler:
         if len(arrays) == 0:
             raise DataError("no training rows: move train.train_end later or fetch more history")
         temporal = arrays.past.reshape(-1, arrays.past.shape[-1])
-        t_center, t_scale = _robust(temporal)
-        s_center, s_scale = _robust(arrays.static)
-        y_center, y_scale = _robust((arrays.target if target is None else target)[:, None])
+        t_center, t_scale = robust(temporal)
+        s_center, s_scale = robust(arrays.static)
+        y_center, y_scale = robust((arrays.target if target is None else target)[:, None])
         return cls(t_center, t_scale, s_center, s_scale, float(y_center[0]), float(y_scale[0]))
 
     def transform(self, arrays: Arrays) -> tuple[np.ndarray, np.ndarray]:
@@ -64,7 +64,8 @@ class Scaler:
         )
 
 
-def _robust(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def robust(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's median and IQR / 1.349, ignoring NaN (center 0, scale 1 where a column has no spread)."""
     # a feature with no value on the training rows (fundamentals that start later) gets center 0, scale 1
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # numpy's "All-NaN slice encountered"

@@ -65,7 +65,11 @@ class StackedNetwork(nn.Module):
     # ------------------------------------------------------------------ forward
 
     def forward(self, past: torch.Tensor, static: torch.Tensor, masks: Masks | None = None) -> torch.Tensor:
-        return self.decode(self.encode(past, masks), static, masks)
+        return self.output(self.penultimate(past, static, masks))
+
+    def penultimate(self, past: torch.Tensor, static: torch.Tensor, masks: Masks | None = None) -> torch.Tensor:
+        """The head's last hidden layer, after its dropout: [M, B, H] (what auxiliary heads read)."""
+        return self.hidden(self.summarise(self.encode(past, masks), masks), static, masks)
 
     def encode(self, past: torch.Tensor, masks: Masks | None = None) -> torch.Tensor:
         """The LSTM over each member's sequences: [M, B, T, H] (fused kernel, one call per member and layer)."""
@@ -99,12 +103,19 @@ class StackedNetwork(nn.Module):
 
     def head(self, summary: torch.Tensor, static: torch.Tensor, masks: Masks | None = None) -> torch.Tensor:
         """The static branch and the regression head on ``summarise``'s output: [M, B]."""
+        return self.output(self.hidden(summary, static, masks))
+
+    def hidden(self, summary: torch.Tensor, static: torch.Tensor, masks: Masks | None = None) -> torch.Tensor:
+        """The static branch and the head up to its output unit: [M, B, H]."""
         members = summary.shape[0]
         s = static if static.dim() == 3 else static.unsqueeze(0).expand(members, *static.shape)  # [M, B, S]
         s = _drop(F.gelu(self._linear("static.0", s)), masks, "static")
         context = F.gelu(self._linear("static.3", s))  # [M, B, H]
         z = self._norm("head.0", torch.cat([summary, context], dim=-1))  # [M, B, 3H]
-        z = _drop(F.gelu(self._linear("head.2", _drop(z, masks, "head0"))), masks, "head1")
+        return _drop(F.gelu(self._linear("head.2", _drop(z, masks, "head0"))), masks, "head1")
+
+    def output(self, z: torch.Tensor) -> torch.Tensor:
+        """The output unit on ``hidden``'s [M, B, H]: [M, B]."""
         # one output unit: a product and a sum, not a matrix product whose kernel (gemv or gemm) would
         # depend on the number of members and so change the last bits of a member's result
         weight, bias = self.weight("head.5.weight"), self.weight("head.5.bias")  # [M, 1, H], [M, 1]

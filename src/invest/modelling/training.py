@@ -24,7 +24,7 @@ from invest.errors import DataError
 from invest.modelling.cross_section import label_scores
 from invest.modelling.dataset import Arrays, load_arrays
 from invest.modelling.engine import fit_stack
-from invest.modelling.scaling import Scaler
+from invest.modelling.scaling import Scaler, robust
 from invest.modelling.splits import Split, labelled_span
 from invest.params import TrainParams
 
@@ -70,6 +70,7 @@ class Prepared:
     arrays: Arrays
     masks: dict[str, np.ndarray]
     target: np.ndarray  # [N] the label the network learns (``train.label_transform``), scaled; NaN where unknown
+    auxiliary: np.ndarray | None = None  # [N, K] the labels at train.aux_horizons, transformed and scaled alike
     _scaled: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -99,7 +100,8 @@ class Prepared:
 def prepare(panel: Panel, params: TrainParams, split: Split | None = None, arrays: Arrays | None = None) -> Prepared:
     """Arrays for every snapshot, the split, and a scaler fitted on training rows only."""
     arrays = load_arrays(panel, params) if arrays is None else arrays
-    arrays = arrays.with_target(arrays.target.copy())  # the label control edits targets; the inputs stay shared
+    auxiliary = None if arrays.auxiliary is None else arrays.auxiliary.copy()
+    arrays = arrays.with_target(arrays.target.copy(), auxiliary)  # the label control edits labels; the inputs stay shared
     split = split or Split.from_dates(params.train_end, params.val_end, params.embargo)
     masks = split.masks(arrays.dates)
     labelled = ~np.isnan(arrays.target)
@@ -114,12 +116,31 @@ def prepare(panel: Panel, params: TrainParams, split: Split | None = None, array
     if params.control == "shuffled_labels":
         rng = np.random.default_rng(params.seed)
         fit_rows = np.flatnonzero(masks["train"] | masks["val"])
-        arrays.target[fit_rows] = arrays.target[rng.permutation(fit_rows)]
-    learned = (
-        arrays.target if params.label_transform == "none" else label_scores(arrays.target, arrays.dates, params.label_transform)
-    )
+        permuted = rng.permutation(fit_rows)
+        arrays.target[fit_rows] = arrays.target[permuted]
+        if auxiliary is not None:  # a row's labels move together
+            auxiliary[fit_rows] = auxiliary[permuted]
+    learned = _learned(arrays.target, arrays.dates, params.label_transform)
     scaler = Scaler.fit(arrays.subset(masks["train"]), learned[masks["train"]])
-    return Prepared(split, scaler, arrays, masks, scaler.scale_target(learned))
+    return Prepared(
+        split, scaler, arrays, masks, scaler.scale_target(learned), _auxiliary(auxiliary, arrays.dates, masks, params)
+    )
+
+
+def _learned(label: np.ndarray, dates: np.ndarray, transform: str) -> np.ndarray:
+    return label if transform == "none" else label_scores(label, dates, transform)
+
+
+def _auxiliary(auxiliary: np.ndarray | None, dates: np.ndarray, masks: dict, params: TrainParams) -> np.ndarray | None:
+    """The auxiliary labels as the network learns them: transformed as the label is, each scaled on the training rows."""
+    if auxiliary is None:
+        return None
+    columns = []
+    for column in auxiliary.T:
+        learned = _learned(column, dates, params.label_transform)
+        center, scale = robust(learned[masks["train"]][:, None])
+        columns.append(((learned - center[0]) / scale[0]).astype(np.float32))
+    return np.column_stack(columns)
 
 
 def fit(
