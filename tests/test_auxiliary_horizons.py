@@ -16,7 +16,8 @@ from invest.data.panel import load_panel
 from invest.errors import ConfigError
 from invest.modelling import checkpoint
 from invest.modelling.dataset import load_arrays
-from invest.modelling.engine import AuxiliaryHeads, fit_stack
+from invest.modelling.engine import fit_stack
+from invest.modelling.losses import AuxiliaryHeads
 from invest.modelling.training import configure_runtime, prepare
 from invest.params import from_dict
 

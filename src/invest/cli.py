@@ -197,6 +197,22 @@ def predict(
 
 
 @app.command()
+def tune(
+    params: ParamsOption = Path("params.yaml"),
+    db: Annotated[Path | None, typer.Option(help="SQLite store [default: the one dvc.yaml builds].")] = None,
+    trials: Annotated[int, typer.Option(help="Settings to try.")] = 20,
+    folds: Annotated[int, typer.Option(help="Validation years scored, ending at the first test year.")] = 3,
+    seed: Annotated[int, typer.Option(help="The sampler's seed (the same seed repeats the search).")] = 0,
+    out: Annotated[Path, typer.Option(help="Folder for trials.csv and best.yaml.")] = Path("tune"),
+) -> None:
+    """Search train settings on walk-forward validation blocks (never test years); print the `dvc exp run` of the best."""
+    from invest import pipeline
+    from invest import tune as command
+
+    command.main(_params(params), str(db or pipeline.default_store()), out, trials, folds, seed)
+
+
+@app.command()
 def compare(
     a: Annotated[
         str,

@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import difflib
 import math
+import re
 import types
 import typing
 from collections.abc import Hashable, Iterable
@@ -478,6 +479,9 @@ def _typed(key: str, hint: Any, value: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif hint is float:
+        if isinstance(value, str) and YAML12_FLOAT.fullmatch(value.strip()):
+            # `dvc exp run -S train.learning_rate=0.00001` writes 1e-05, which YAML 1.1 (PyYAML) reads as text
+            value = float(value)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if not math.isfinite(value):
                 raise ConfigError(f"params: {key} = {value!r} is not a finite number; write a real number")
@@ -488,6 +492,9 @@ def _typed(key: str, hint: Any, value: Any) -> Any:
         if isinstance(value, dt.date):  # YAML reads an unquoted 2020-01-01 as a date
             return value.isoformat()
     raise ConfigError(f"params: {key} = {value!r} has the wrong type; expected {_describe(hint)}")
+
+
+YAML12_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")  # 1e-05: a number in YAML 1.2, text in YAML 1.1
 
 
 def _describe(hint: Any) -> str:

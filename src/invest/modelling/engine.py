@@ -27,7 +27,7 @@ import torch
 from torch.nn import functional as F
 
 from invest.modelling import distributed
-from invest.modelling.losses import DateRanks, rank_loss
+from invest.modelling.losses import AuxiliaryHeads, DateRanks, rank_loss
 from invest.modelling.model import LSTMTransformerNetwork, ModelConfig
 from invest.modelling.ranking import mean_rank_ic
 from invest.modelling.stacked import DropoutStreams, StackedNetwork
@@ -243,47 +243,6 @@ def _shrink(net: StackedNetwork, auxiliary, optimizer: StackAdamW, streams: Drop
 
 def _weights(net: StackedNetwork, auxiliary) -> list[torch.Tensor]:
     return list(net.stacked) + ([] if auxiliary is None else auxiliary.weights)
-
-
-class AuxiliaryHeads:
-    """One linear head per auxiliary horizon and member, on the head's last hidden layer: they train with
-    the network (their loss shapes what it learns) and are dropped with the optimizer, so a checkpoint and
-    every prediction are the label's head alone. Each member's heads are drawn from its own seed, as
-    ``nn.Linear`` draws its weights (uniform within 1/sqrt(H))."""
-
-    def __init__(self, seeds: list[int], hidden: int, outputs: int, device: torch.device) -> None:
-        bound = 1.0 / math.sqrt(hidden)
-        weights, biases = [], []
-        for seed in seeds:
-            generator = torch.Generator()
-            generator.manual_seed(auxiliary_seed(seed))
-            weights.append((torch.rand(outputs, hidden, generator=generator) * 2 - 1) * bound)
-            biases.append((torch.rand(outputs, generator=generator) * 2 - 1) * bound)
-        self.weight = torch.nn.Parameter(torch.stack(weights).to(device))  # [M, K, H]
-        self.bias = torch.nn.Parameter(torch.stack(biases).to(device))  # [M, K]
-
-    @property
-    def weights(self) -> list[torch.Tensor]:
-        return [self.weight, self.bias]
-
-    def __call__(self, hidden: torch.Tensor) -> torch.Tensor:
-        """[M, B, H] -> [M, B, K] (products and sums, as the label's head: no kernel that depends on M)."""
-        return (hidden.unsqueeze(2) * self.weight.unsqueeze(1)).sum(-1) + self.bias.unsqueeze(1)
-
-    def loss(self, hidden: torch.Tensor, tensors: dict, index: torch.Tensor, delta: float) -> torch.Tensor:
-        """Each member's Huber loss over the known auxiliary labels of its batch: [M]."""
-        known = tensors["aux_known"][index]  # [M, B, K]
-        error = F.huber_loss(self(hidden), tensors["aux"][index], delta=delta, reduction="none") * known
-        return error.sum((1, 2)) / known.sum((1, 2)).clamp(min=1)
-
-    def keep(self, keep: list[int]) -> None:
-        self.weight = torch.nn.Parameter(self.weight.detach()[keep].clone())
-        self.bias = torch.nn.Parameter(self.bias.detach()[keep].clone())
-
-
-def auxiliary_seed(seed: int) -> int:
-    """The auxiliary heads' seed: derived from the member's seed, apart from its weights' and dropout's streams."""
-    return int(np.random.SeedSequence([seed, 0xA0C]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
 # ------------------------------------------------------------------ per-member optimisation

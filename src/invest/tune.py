@@ -1,0 +1,229 @@
+"""``invest tune``: search ``train`` settings on walk-forward validation blocks, never on test years.
+
+Each trial is one set of ``train`` settings drawn by Optuna's TPE sampler (seeded, so a search is
+repeatable). It is scored on the validation blocks of ``folds`` walk-forward splits ending at the
+first test year (``evaluate.test_years``): for each year V of ``first - folds + 1 .. first`` the
+ensemble trains on V's training block, stops early on V's validation block, and its mean prediction
+is scored there by rank IC; the trial's value is the mean over the years. Those validation labels
+all end before the first test year begins (embargo >= horizon), and before anything runs every
+label whose window reaches past that day is blanked, so no test-year return can steer the search
+(``tests/test_tune.py`` poisons them to prove it).
+
+Trials run as jobs (``modelling.jobs``: here, local processes or Ray, as ``evaluate.n_jobs`` /
+``backend`` say), ``n_jobs`` at a time. Writes ``OUT/trials.csv`` (every trial: settings, value,
+each year's validation rank IC, seconds), ``OUT/best.yaml`` (the winner as a params diff) and
+prints the ``dvc exp run -S ...`` commands that run the best trials through the real pipeline, so
+each kept trial shows in ``dvc exp show`` beside the others.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from invest.errors import ConfigError
+from invest.io import write_csv, write_text
+from invest.modelling import jobs
+from invest.modelling.splits import check_test_years, walk_forward
+from invest.params import Params, TrainParams, months
+
+# The settings searched and their ranges: (kind, choices or (low, high)). Log-uniform where the scale matters.
+SPACE: dict[str, tuple[str, Any]] = {
+    "learning_rate": ("log", (3e-4, 3e-3)),
+    "weight_decay": ("log", (1e-5, 1e-2)),
+    "dropout": ("float", (0.0, 0.3)),
+    "hidden_size": ("choice", (16, 32, 64)),
+    "ic_loss_weight": ("choice", (0.0, 0.5, 1.0, 2.0)),
+    "aux_horizons": ("choice", ("none", "shorter")),  # shorter: every store horizon shorter than train.horizon
+    "feature_norm": ("choice", ("robust", "cs_rank")),
+}
+
+
+@dataclass(frozen=True)
+class Trial:
+    number: int
+    settings: dict[str, Any]  # train.* as params.yaml writes them
+    value: float  # mean validation rank IC over the years
+    by_year: dict[int, float]
+    seconds: float
+
+
+def tuning_years(params: Params, folds: int) -> list[int]:
+    """The years whose validation blocks score a trial: the ``folds`` years up to the first test year."""
+    if folds < 1:
+        raise ConfigError(f"--folds {folds}: give 1 or more validation years")
+    first = min(params.evaluate.test_years)
+    return list(range(first - folds + 1, first + 1))
+
+
+def settings_for(draw: dict[str, Any], train: TrainParams) -> dict[str, Any]:
+    """A sampler's draw as ``train.*`` values (``aux_horizons: shorter`` becomes the list it stands for)."""
+    # 3 significant digits: the values a command line carries are exactly the ones the trial ran with
+    settings = {key: float(f"{value:.3g}") if isinstance(value, float) else value for key, value in draw.items()}
+    if "aux_horizons" in settings:
+        shorter = [h for h in ("1m", "3m", "6m", "1y", "2y") if months(h) < train.horizon_months]
+        settings["aux_horizons"] = shorter if settings["aux_horizons"] == "shorter" else []
+    return settings
+
+
+def blank_test_labels(arrays, first_test_year: int, horizon_months: int):
+    """``arrays`` with every label (and auxiliary label) whose window ends after the first test year begins
+    set to NaN: what tuning may know."""
+    test_start = pd.Timestamp(year=first_test_year, month=1, day=1)
+    ends = pd.DatetimeIndex(arrays.dates) + pd.DateOffset(months=horizon_months)
+    late = np.asarray(ends >= test_start)
+    target = np.where(late, np.nan, arrays.target)
+    auxiliary = None if arrays.auxiliary is None else np.where(late[:, None], np.nan, arrays.auxiliary)
+    return arrays.with_target(target, auxiliary)
+
+
+def score_trial(db_path: str, params: Params, settings: dict[str, Any], years: list[int]) -> tuple[dict[int, float], float]:
+    """A job: the trial's ensemble on each year's split; its validation rank IC per year, and the seconds it took."""
+    import torch
+
+    from invest.data.panel import load_panel
+    from invest.modelling.dataset import load_arrays
+    from invest.modelling.engine import predict_rows
+    from invest.modelling.ensemble import fit_members
+    from invest.modelling.ranking import mean_rank_ic
+    from invest.modelling.stacked import StackedNetwork
+    from invest.modelling.training import prepare
+
+    started = time.perf_counter()
+    train = replace(params.train, **settings)
+    train.validate()
+    panel = load_panel(db_path)
+    arrays = blank_test_labels(load_arrays(panel, train), min(params.evaluate.test_years), train.horizon_months)
+    by_year = {}
+    for year in years:
+        split = walk_forward(year, train.embargo, params.evaluate.val_months)
+        prepared = prepare(panel, train, split, arrays)
+        networks, _ = fit_members(prepared, train, torch.device("cpu"), verbose=False)
+        rows = np.flatnonzero(prepared.masks["val"])
+        stack = StackedNetwork.from_networks(networks)
+        scores = predict_rows(stack, {"past": torch.as_tensor(prepared.past), "static": torch.as_tensor(prepared.static)}, rows)
+        by_year[year] = mean_rank_ic(scores.mean(0).numpy(), prepared.target[rows], arrays.dates[rows])
+    return by_year, time.perf_counter() - started
+
+
+def search(db_path: str, params: Params, trials: int, folds: int, seed: int, pool: jobs.Pool, log=print) -> list[Trial]:
+    """``trials`` trials, ``pool.n_jobs`` at a time, each told to the sampler before the next batch is drawn."""
+    import optuna
+
+    if trials < 1:
+        raise ConfigError(f"--trials {trials}: give 1 or more trials")
+    years = tuning_years(params, folds)
+    _check_years(db_path, params, years)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, trials), constant_liar=True)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    done: list[Trial] = []
+    while len(done) < trials:
+        batch = [study.ask() for _ in range(min(max(pool.n_jobs, 1), trials - len(done)))]
+        draws = [settings_for(_draw(trial), params.train) for trial in batch]
+        results = jobs.run([jobs.Job(score_trial, (db_path, params, draw, years)) for draw in draws], pool)
+        for trial, draw, (by_year, seconds) in zip(batch, draws, results, strict=True):
+            value = float(np.mean(list(by_year.values())))
+            study.tell(trial, value if math.isfinite(value) else float("-inf"))
+            done.append(Trial(trial.number, draw, value, by_year, seconds))
+            log(f"tune: trial {trial.number}: validation rank IC {value:.4f} ({_show(draw)}; {seconds:.0f} s)")
+    return done
+
+
+def _draw(trial) -> dict[str, Any]:
+    draw = {}
+    for name, (kind, bounds) in SPACE.items():
+        if kind == "log":
+            draw[name] = trial.suggest_float(name, *bounds, log=True)
+        elif kind == "float":
+            draw[name] = trial.suggest_float(name, *bounds)
+        else:
+            draw[name] = trial.suggest_categorical(name, list(bounds))
+    return draw
+
+
+def _check_years(db_path: str, params: Params, years: list[int]) -> None:
+    """The tuning years must have a training and a validation block in the data: one line if not."""
+    from invest.data.panel import load_panel
+    from invest.modelling.dataset import load_arrays
+
+    arrays = load_arrays(load_panel(db_path), params.train)
+    labelled = ~np.isnan(arrays.target)
+    try:  # a tuning year's own rows are never scored; only its training and validation blocks must exist
+        check_test_years(arrays.dates[labelled], years, params.train.embargo, params.evaluate.val_months, params.train.horizon, 1)
+    except ConfigError as error:
+        raise ConfigError(f"--folds {len(years)}: validation years {years[0]}-{years[-1]} do not fit the data: {error}") from None
+
+
+def _show(settings: dict[str, Any]) -> str:
+    return ", ".join(f"{key}={_value(value)}" for key, value in settings.items())
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, list):
+        return "[" + ",".join(value) + "]"
+    return str(value)
+
+
+def exp_command(settings: dict[str, Any], queue: bool = False) -> str:
+    """The ``dvc exp run`` command that runs these settings through the pipeline."""
+    sets = " ".join(f"-S 'train.{key}={_override(value)}'" for key, value in settings.items())
+    return f"dvc exp run {'--queue ' if queue else ''}{sets}"
+
+
+def _override(value: Any) -> str:
+    """A value as Hydra's override grammar (``dvc exp run -S``) reads it."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return repr(value)  # the shortest text that reads back as the same float
+    if isinstance(value, list):
+        return "[" + ", ".join(_override(item) for item in value) + "]"
+    return str(value)
+
+
+def write(out_dir: Path, trials: list[Trial], years: list[int], seed: int) -> Trial:
+    """trials.csv and best.yaml in ``out_dir`` (atomic writes); the best trial."""
+    rows = [
+        {"trial": t.number, "value": t.value, **{f"val_rank_ic_{y}": t.by_year[y] for y in years},
+         **{k: _value(v) for k, v in t.settings.items()}, "seconds": round(t.seconds, 1)}
+        for t in trials
+    ]  # fmt: skip
+    write_csv(out_dir / "trials.csv", pd.DataFrame(rows))
+    best = max(trials, key=lambda t: (t.value if math.isfinite(t.value) else -math.inf, -t.number))
+    record = {
+        "# chosen by": f"invest tune: mean validation rank IC over {years[0]}-{years[-1]} (trial {best.number}, "
+        f"{best.value:.4f}; {len(trials)} trials, seed {seed})",
+        "train": best.settings,
+    }
+    write_text(out_dir / "best.yaml", yaml.safe_dump(record, sort_keys=False))
+    return best
+
+
+def main(params: Params, db_path: str, out_dir: Path, trials: int, folds: int, seed: int, top: int = 3) -> list[Trial]:
+    pool = jobs.Pool.of(params.evaluate)
+    years = tuning_years(params, folds)
+    print(
+        f"tune: {trials} trials, scored on the validation blocks of {years[0]}-{years[-1]} "
+        f"(test years from {min(params.evaluate.test_years)} are never read), {pool.n_jobs} at a time",
+        file=sys.stderr,
+    )
+    done = search(db_path, params, trials, folds, seed, pool, log=lambda line: print(line, file=sys.stderr))
+    best = write(out_dir, done, years, seed)
+    ranked = sorted(done, key=lambda t: -t.value if math.isfinite(t.value) else math.inf)[:top]
+    print(f"best: trial {best.number}, validation rank IC {best.value:.4f} ({_show(best.settings)})")
+    print(f"wrote {out_dir / 'trials.csv'} and {out_dir / 'best.yaml'}; run the best {len(ranked)} through the pipeline:")
+    for trial in ranked:
+        print(f"  {exp_command(trial.settings, queue=True)}")
+    print("  dvc queue start && dvc exp show")
+    return done
