@@ -54,6 +54,17 @@ def test_unquoted_yaml_dates_are_accepted(tmp_path):
     assert params.load(path).data.as_of == "2020-06-30"
 
 
+def test_exponent_numbers_as_dvc_exp_run_writes_them_are_numbers(tmp_path):
+    """`dvc exp run -S train.weight_decay=0.00001` writes 1e-05: YAML 1.2 reads a number, PyYAML (1.1) text."""
+    path = tmp_path / "params.yaml"
+    path.write_text("train:\n  weight_decay: 1e-05\n  learning_rate: 2E-3\n")
+    loaded = params.load(path).train
+    assert loaded.weight_decay == 1e-05 and loaded.learning_rate == 0.002
+    path.write_text("train:\n  learning_rate: 1e-05x\n")
+    with pytest.raises(ConfigError, match="train.learning_rate"):
+        params.load(path)
+
+
 def test_invalid_yaml_names_the_line(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("train:\n  epochs: [1,\n")
