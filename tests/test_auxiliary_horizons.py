@@ -100,3 +100,13 @@ def test_a_multi_horizon_checkpoint_loads_and_predicts(tmp_path, small_store, mo
     assert all(not any("aux" in key for key in network.state_dict()) for network in loaded.networks)
     frame = predict.main(params, small_store, model, tmp_path / "out.csv", echo=False)
     assert len(frame) > 0 and np.isfinite(frame["prediction"]).all()
+
+
+def test_from_a_warm_start_the_auxiliary_heads_begin_at_zero(auxiliary):
+    """Random heads on a trained network would send large, meaningless gradients into it at once."""
+    heads = AuxiliaryHeads([1, 2], hidden=8, outputs=3, device=CPU, zero=True)
+    assert not heads.weight.any() and not heads.bias.any()
+    data, params = auxiliary
+    trained, _ = fit_stack(data, params, [0], CPU, verbose=False)
+    again, summaries = fit_stack(data, params, [0], CPU, verbose=False, start=[trained[0].state_dict()])
+    assert summaries[0]["epochs_run"] >= 1

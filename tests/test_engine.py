@@ -10,7 +10,7 @@ import torch
 from torch.utils.data.distributed import DistributedSampler
 
 from invest.data.panel import load_panel
-from invest.modelling.engine import MemberRun, StackAdamW, _judge, epoch_order, fit_stack
+from invest.modelling.engine import MemberRun, StackAdamW, _judge, clip_per_member, epoch_order, fit_stack
 from invest.modelling.inference import member_outputs
 from invest.modelling.model import LSTMTransformerNetwork, ModelConfig
 from invest.modelling.stacked import DropoutStreams, StackedNetwork, mask_shapes
@@ -112,6 +112,24 @@ def test_stacked_adamw_moves_each_member_as_torch_adamw_does():
             alone[m].step()
     for m in range(3):
         torch.testing.assert_close(weight[m].detach(), reference[m].detach(), rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_an_active_gradient_clip_scales_a_member_as_it_would_alone(seed):
+    """The clip's norm is each member's own reduction: the same bits in a stack of any size (a sum over
+    the rows of a [5, n] tensor rounds differently from the sum of one row, for some gradients)."""
+    torch.manual_seed(seed)
+    stack = [torch.nn.Parameter(torch.zeros(5, *shape)) for shape in [(96, 8), (96,), (8, 37), (1, 8), (16, 8)]]
+    for weight in stack:
+        weight.grad = torch.randn_like(weight) * 10  # norms far above 1: the clip acts
+    alone = [torch.nn.Parameter(weight.detach()[3:4].clone()) for weight in stack]
+    for one, weight in zip(alone, stack, strict=True):
+        one.grad = weight.grad[3:4].clone()
+    clip_per_member(stack, 1.0)
+    clip_per_member(alone, 1.0)
+    assert all(torch.equal(one.grad[0], weight.grad[3]) for one, weight in zip(alone, stack, strict=True))
+    norm = torch.sqrt(sum(weight.grad[3].pow(2).sum() for weight in stack))
+    assert norm.item() == pytest.approx(1.0, rel=1e-5)
 
 
 def test_batch_order_is_the_distributed_samplers():

@@ -32,15 +32,15 @@ def _loss(prediction, ranks, codes, n_dates):
 def test_an_increasing_line_in_the_rank_costs_nothing_and_a_reversed_one_costs_two():
     ranks = np.linspace(-0.5, 0.5, 8)
     codes = np.zeros(8, dtype=int)
-    assert _loss(3 * ranks + 1, ranks, codes, 1).item() == pytest.approx(0.0, abs=1e-9)
-    assert _loss(-2 * ranks, ranks, codes, 1).item() == pytest.approx(2.0, abs=1e-9)
+    assert _loss(3 * ranks + 1, ranks, codes, 1).item() == pytest.approx(0.0, abs=1e-6)
+    assert _loss(-2 * ranks, ranks, codes, 1).item() == pytest.approx(2.0, abs=1e-6)
 
 
 def test_a_date_with_too_few_rows_adds_nothing():
     codes = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1])
     ranks = np.array([-0.3, -0.1, 0.1, 0.3, -0.4, -0.2, 0.0, 0.1, 0.2, 0.4])
     prediction = np.where(codes == 0, -ranks, ranks)  # date 0 (4 rows) reversed, date 1 perfect
-    assert _loss(prediction, ranks, codes, 2).item() == pytest.approx(0.0, abs=1e-9)
+    assert _loss(prediction, ranks, codes, 2).item() == pytest.approx(0.0, abs=1e-6)
     assert _loss(prediction[:4], ranks[:4], codes[:4], 2).item() == 0.0  # no usable date: no term
 
 
@@ -61,7 +61,7 @@ def test_the_term_is_the_row_weighted_mean_of_each_dates_own_correlation(seed, n
                 correlations.append(np.corrcoef(prediction[m, on], ranks[m, on])[0, 1])
                 weights.append(on.sum())
         expected = 1 - np.average(correlations, weights=weights) if weights else 0.0
-        assert got[m] == pytest.approx(expected, abs=1e-9)
+        assert got[m] == pytest.approx(expected, abs=1e-6)
 
 
 def test_date_ranks_come_from_training_rows_of_the_same_date_only():
@@ -82,6 +82,22 @@ def test_batches_hold_whole_dates_in_an_order_drawn_from_the_seed():
     assert epoch_order(len(groups), 42, 3, groups).tolist() == order.tolist()
     assert epoch_order(len(groups), 42, 4, groups).tolist() != order.tolist()
     assert epoch_order(len(groups), 43, 3, groups).tolist() != order.tolist()
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_under_torchrun_each_rank_takes_whole_dates_and_the_same_number_of_rows(monkeypatch, world):
+    from invest.modelling import distributed
+
+    groups = np.repeat(np.arange(9), [5, 9, 3, 12, 6, 8, 4, 7, 10])
+    monkeypatch.setattr(distributed, "world_size", lambda: world)
+    shares = []
+    for rank in range(world):
+        monkeypatch.setattr(distributed, "rank", lambda rank=rank: rank)
+        shares.append(epoch_order(len(groups), 42, 3, groups))
+    assert len({len(share) for share in shares}) == 1  # every rank runs the same number of steps
+    assert set(np.concatenate(shares).tolist()) == set(range(len(groups)))  # every row is trained on
+    dates = [set(groups[share].tolist()) for share in shares]
+    assert all(not (dates[a] & dates[b]) for a in range(world) for b in range(a + 1, world))  # a date on one rank only
 
 
 def test_gradient_steps_on_the_term_alone_raise_the_dates_rank_correlation():
@@ -123,20 +139,11 @@ def ranked(small_store):
     return prepare(load_panel(small_store), params), params
 
 
-def test_with_the_term_a_member_trained_in_a_stack_still_ends_as_it_would_alone(ranked):
-    """Within float tolerance, not bit for bit: the term's per-date sums round differently in a stack, and
-    AdamW turns the attention key bias's gradient (zero in exact arithmetic: softmax ignores it) into
-    steps of the learning rate's size, which change no prediction."""
+def test_with_the_term_a_member_trained_in_a_stack_still_ends_bit_for_bit_as_it_would_alone(ranked):
     data, params = ranked
     stacked, summaries = fit_stack(data, params, [0, 1], CPU, verbose=False)
     alone, alone_summaries = fit_stack(data, params, [1], CPU, verbose=False)
-    rows = np.flatnonzero(data.masks["val"])
-    past, static = torch.as_tensor(data.past[rows]), torch.as_tensor(data.static[rows])
-    with torch.no_grad():
-        torch.testing.assert_close(stacked[1](past, static), alone[0](past, static), rtol=0, atol=1e-5)
-    assert summaries[1]["best_epoch"] == alone_summaries[0]["best_epoch"]
-    for mine, its in zip(summaries[1]["history"], alone_summaries[0]["history"], strict=True):
-        assert mine == pytest.approx(its, rel=1e-6)
+    assert all(torch.equal(value, alone[0].state_dict()[key]) for key, value in stacked[1].state_dict().items())
+    assert summaries[1]["history"] == alone_summaries[0]["history"]
     huber, _ = fit_stack(data, dataclasses.replace(params, ic_loss_weight=0.0), [1], CPU, verbose=False)
-    with torch.no_grad():
-        assert (huber[0](past, static) - alone[0](past, static)).abs().max() > 1e-3
+    assert not all(torch.equal(value, huber[0].state_dict()[key]) for key, value in alone[0].state_dict().items())

@@ -45,8 +45,21 @@ def test_labels_whose_window_reaches_a_test_year_are_blanked(small_store):
 
 def test_a_trial_never_reads_a_label_that_reaches_into_the_test_years(small_store, monkeypatch):
     """Poison every such label: the trial's validation scores do not move."""
+    from invest.modelling import training
+
     years = tune.tuning_years(PARAMS, 2)
-    clean, _ = tune.score_trial(str(small_store), PARAMS, SETTINGS, years)
+    clean, _, error = tune.score_trial(str(small_store), PARAMS, SETTINGS, years)
+    assert error is None
+    seen = []
+    prepare = training.prepare
+
+    def spy(panel, params, split=None, arrays=None):  # what training is handed: no label reaching a test year
+        ends = pd.DatetimeIndex(arrays.dates) + pd.DateOffset(months=params.horizon_months)
+        late = np.asarray(ends >= pd.Timestamp(f"{FIRST_TEST}-01-01"))
+        seen.append(bool(np.isnan(arrays.target[late]).all() and np.isnan(arrays.auxiliary[late]).all()))
+        return prepare(panel, params, split, arrays)
+
+    monkeypatch.setattr(training, "prepare", spy)
     load = dataset.load_arrays
 
     def poisoned(panel, params):
@@ -59,8 +72,9 @@ def test_a_trial_never_reads_a_label_that_reaches_into_the_test_years(small_stor
         return arrays.with_target(target, auxiliary)
 
     monkeypatch.setattr(dataset, "load_arrays", poisoned)
-    again, _ = tune.score_trial(str(small_store), PARAMS, SETTINGS, years)
+    again, _, _ = tune.score_trial(str(small_store), PARAMS, SETTINGS, years)
     assert again == clean and all(np.isfinite(list(clean.values())))
+    assert seen == [True, True]
 
 
 def test_the_same_seed_repeats_the_search_and_its_winner_applies_as_a_params_diff(small_store, tmp_path, capsys):
@@ -70,7 +84,9 @@ def test_the_same_seed_repeats_the_search_and_its_winner_applies_as_a_params_dif
     a, b = (pd.read_csv(tmp_path / run / "trials.csv").drop(columns="seconds") for run in ("a", "b"))
     pd.testing.assert_frame_equal(a, b)  # everything but the time it took
     assert len({tuple(sorted(map(str, t.settings.items()))) for t in first}) == 3  # three different settings
-    best = yaml.safe_load((tmp_path / "a" / "best.yaml").read_text())
+    text = (tmp_path / "a" / "best.yaml").read_text()
+    assert text.startswith("# invest tune: ") and list(yaml.safe_load(text)) == ["train"]  # a params diff, comment and all
+    best = yaml.safe_load(text)
     winner = max(first, key=lambda t: t.value)
     assert best["train"] == winner.settings
     merged = from_dict({**SMALL_PARAMS, "train": {**SMALL_PARAMS["train"], **best["train"]}})  # a valid params.yaml
@@ -95,9 +111,41 @@ def test_overrides_read_back_as_the_values_the_trial_ran_with(tmp_path):
     assert {key: getattr(loaded, key) for key in settings} == settings
 
 
-@pytest.mark.parametrize(("trials", "folds", "message"), [(0, 1, "--trials 0"), (1, 0, "--folds 0"), (1, 9, "--folds 9")])
+@pytest.mark.parametrize(
+    ("trials", "folds", "message"), [(0, 1, "--trials 0"), (1, 0, "--folds 0"), (1, 9, "--folds 9: only 3 validation year")]
+)
 def test_a_search_that_cannot_run_is_one_clear_line(small_store, tmp_path, trials, folds, message):
     with pytest.raises(ConfigError, match=message) as error:
         tune.main(PARAMS, str(small_store), tmp_path, trials=trials, folds=folds, seed=0)
     assert "\n" not in str(error.value)
     assert not (tmp_path / "trials.csv").exists()
+
+
+def test_a_trial_the_data_refuses_fails_alone_and_the_search_goes_on(small_store, tmp_path, monkeypatch, capsys):
+    """A trial that cannot run is recorded as failed; the others still run and the record is written."""
+    from invest.errors import DataError
+
+    real = tune._score
+
+    def refuse_wide(db_path, params, settings, years):
+        if settings.get("hidden_size") == 64:
+            raise DataError("a refused setting")
+        return real(db_path, params, settings, years)
+
+    monkeypatch.setattr(tune, "_score", refuse_wide)
+    done = tune.main(PARAMS, str(small_store), tmp_path, trials=6, folds=1, seed=5)
+    failed = [t for t in done if t.settings["hidden_size"] == 64]
+    assert failed and all(np.isnan(t.value) for t in failed) and len(done) == 6
+    assert "failed: a refused setting" in capsys.readouterr().err
+    assert len(pd.read_csv(tmp_path / "trials.csv")) == 6
+    assert yaml.safe_load((tmp_path / "best.yaml").read_text())["train"]["hidden_size"] != 64
+
+
+def test_widths_the_attention_heads_do_not_divide_are_not_searched():
+    def widths(heads: int, hidden: int):
+        space = tune.search_space(from_dict({"train": {"hidden_size": hidden, "attention_heads": heads}}).train)
+        return space.get("hidden_size")
+
+    assert widths(4, 32) == ("choice", (16, 32, 64))
+    assert widths(32, 32) == ("choice", (32, 64))
+    assert widths(3, 48) is None  # no width fits: params.yaml's own is kept

@@ -29,10 +29,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from invest.errors import ConfigError
+from invest.errors import ConfigError, DataError, InvestError
 from invest.io import write_csv, write_text
 from invest.modelling import jobs
-from invest.modelling.splits import check_test_years, walk_forward
+from invest.modelling.splits import MIN_ROWS, labelled_span, walk_forward
 from invest.params import Params, TrainParams, months
 
 # The settings searched and their ranges: (kind, choices or (low, high)). Log-uniform where the scale matters.
@@ -85,19 +85,30 @@ def blank_test_labels(arrays, first_test_year: int, horizon_months: int):
     return arrays.with_target(target, auxiliary)
 
 
-def score_trial(db_path: str, params: Params, settings: dict[str, Any], years: list[int]) -> tuple[dict[int, float], float]:
-    """A job: the trial's ensemble on each year's split; its validation rank IC per year, and the seconds it took."""
+def score_trial(
+    db_path: str, params: Params, settings: dict[str, Any], years: list[int]
+) -> tuple[dict[int, float], float, str | None]:
+    """A job: the trial's ensemble on each year's split; its validation rank IC per year, the seconds it took,
+    and why it could not run (a setting the data or the network refuse), if it could not."""
+    started = time.perf_counter()
+    try:
+        return _score(db_path, params, settings, years), time.perf_counter() - started, None
+    except InvestError as error:
+        return {}, time.perf_counter() - started, str(error)
+
+
+def _score(db_path: str, params: Params, settings: dict[str, Any], years: list[int]) -> dict[int, float]:
     import torch
 
     from invest.data.panel import load_panel
     from invest.modelling.dataset import load_arrays
+    from invest.modelling.device import resolve_device
     from invest.modelling.engine import predict_rows
     from invest.modelling.ensemble import fit_members
     from invest.modelling.ranking import mean_rank_ic
     from invest.modelling.stacked import StackedNetwork
     from invest.modelling.training import prepare
 
-    started = time.perf_counter()
     train = replace(params.train, **settings)
     train.validate()
     panel = load_panel(db_path)
@@ -106,41 +117,67 @@ def score_trial(db_path: str, params: Params, settings: dict[str, Any], years: l
     for year in years:
         split = walk_forward(year, train.embargo, params.evaluate.val_months)
         prepared = prepare(panel, train, split, arrays)
-        networks, _ = fit_members(prepared, train, torch.device("cpu"), verbose=False)
+        networks, _ = fit_members(prepared, train, resolve_device(train.device), verbose=False)
         rows = np.flatnonzero(prepared.masks["val"])
         stack = StackedNetwork.from_networks(networks)
         scores = predict_rows(stack, {"past": torch.as_tensor(prepared.past), "static": torch.as_tensor(prepared.static)}, rows)
         by_year[year] = mean_rank_ic(scores.mean(0).numpy(), prepared.target[rows], arrays.dates[rows])
-    return by_year, time.perf_counter() - started
+    return by_year
 
 
-def search(db_path: str, params: Params, trials: int, folds: int, seed: int, pool: jobs.Pool, log=print) -> list[Trial]:
-    """``trials`` trials, ``pool.n_jobs`` at a time, each told to the sampler before the next batch is drawn."""
+def search(
+    db_path: str, params: Params, trials: int, folds: int, seed: int, pool: jobs.Pool, log=print, after_batch=None
+) -> list[Trial]:
+    """``trials`` trials, ``pool.n_jobs`` at a time, each batch told to the sampler before the next is drawn
+    (``after_batch`` gets the trials so far: the record is written as it grows)."""
     import optuna
+    from optuna.trial import TrialState
 
     if trials < 1:
         raise ConfigError(f"--trials {trials}: give 1 or more trials")
     years = tuning_years(params, folds)
     _check_years(db_path, params, years)
+    space = search_space(params.train)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, trials), constant_liar=True)
     study = optuna.create_study(direction="maximize", sampler=sampler)
     done: list[Trial] = []
     while len(done) < trials:
         batch = [study.ask() for _ in range(min(max(pool.n_jobs, 1), trials - len(done)))]
-        draws = [settings_for(_draw(trial), params.train) for trial in batch]
+        draws = [settings_for(_draw(trial, space), params.train) for trial in batch]
         results = jobs.run([jobs.Job(score_trial, (db_path, params, draw, years)) for draw in draws], pool)
-        for trial, draw, (by_year, seconds) in zip(batch, draws, results, strict=True):
-            value = float(np.mean(list(by_year.values())))
-            study.tell(trial, value if math.isfinite(value) else float("-inf"))
-            done.append(Trial(trial.number, draw, value, by_year, seconds))
-            log(f"tune: trial {trial.number}: validation rank IC {value:.4f} ({_show(draw)}; {seconds:.0f} s)")
+        for trial, draw, (by_year, seconds, error) in zip(batch, draws, results, strict=True):
+            value = float(np.mean(list(by_year.values()))) if by_year else float("nan")
+            if error is None and math.isfinite(value):
+                study.tell(trial, value)
+                log(f"tune: trial {trial.number}: validation rank IC {value:.4f} ({_show(draw)}; {seconds:.0f} s)")
+            else:
+                study.tell(trial, state=TrialState.FAIL)
+                log(f"tune: trial {trial.number} failed: {error or 'no validation date could be scored'} ({_show(draw)})")
+            done.append(Trial(trial.number, draw, value, {y: by_year.get(y, float("nan")) for y in years}, seconds))
+        if after_batch is not None:
+            after_batch(done)
+    if not any(math.isfinite(t.value) for t in done):
+        raise DataError(
+            f"every one of the {trials} trials failed (see the lines above); fix the data or params.yaml's train section"
+        )
     return done
 
 
-def _draw(trial) -> dict[str, Any]:
+def search_space(train: TrainParams) -> dict[str, tuple[str, Any]]:
+    """``SPACE`` less the choices params.yaml's fixed settings rule out (a width the attention heads do not divide)."""
+    space = dict(SPACE)
+    widths = tuple(width for width in SPACE["hidden_size"][1] if width % train.attention_heads == 0)
+    if widths:
+        space["hidden_size"] = ("choice", widths)
+    else:
+        del space["hidden_size"]
+    return space
+
+
+def _draw(trial, space: dict[str, tuple[str, Any]]) -> dict[str, Any]:
     draw = {}
-    for name, (kind, bounds) in SPACE.items():
+    for name, (kind, bounds) in space.items():
         if kind == "log":
             draw[name] = trial.suggest_float(name, *bounds, log=True)
         elif kind == "float":
@@ -156,11 +193,25 @@ def _check_years(db_path: str, params: Params, years: list[int]) -> None:
     from invest.modelling.dataset import load_arrays
 
     arrays = load_arrays(load_panel(db_path), params.train)
-    labelled = ~np.isnan(arrays.target)
-    try:  # a tuning year's own rows are never scored; only its training and validation blocks must exist
-        check_test_years(arrays.dates[labelled], years, params.train.embargo, params.evaluate.val_months, params.train.horizon, 1)
-    except ConfigError as error:
-        raise ConfigError(f"--folds {len(years)}: validation years {years[0]}-{years[-1]} do not fit the data: {error}") from None
+    dates = pd.DatetimeIndex(arrays.dates[~np.isnan(arrays.target)])
+
+    def fits(year: int) -> bool:  # a tuning year needs a training and a validation block, never its own rows
+        masks = walk_forward(year, params.train.embargo, params.evaluate.val_months).masks(dates)
+        return masks["train"].sum() >= MIN_ROWS and masks["val"].sum() >= MIN_ROWS
+
+    usable = 0
+    while usable < len(years) and fits(years[-1] - usable):
+        usable += 1
+    if usable < len(years):
+        fix = (
+            f"use --folds {usable} or fewer"
+            if usable
+            else "fetch a longer history (data.start) or move evaluate.test_years later"
+        )
+        raise ConfigError(
+            f"--folds {len(years)}: only {usable} validation year(s) before {years[-1] + 1} have enough labelled history "
+            f"to train and validate on ({labelled_span(dates)}); {fix}"
+        )
 
 
 def _show(settings: dict[str, Any]) -> str:
@@ -192,21 +243,24 @@ def _override(value: Any) -> str:
     return str(value)
 
 
-def write(out_dir: Path, trials: list[Trial], years: list[int], seed: int) -> Trial:
-    """trials.csv and best.yaml in ``out_dir`` (atomic writes); the best trial."""
+def write_trials(out_dir: Path, trials: list[Trial], years: list[int]) -> None:
+    """``out_dir``/trials.csv, every trial so far (atomic: rewritten whole after each batch)."""
     rows = [
         {"trial": t.number, "value": t.value, **{f"val_rank_ic_{y}": t.by_year[y] for y in years},
          **{k: _value(v) for k, v in t.settings.items()}, "seconds": round(t.seconds, 1)}
         for t in trials
     ]  # fmt: skip
     write_csv(out_dir / "trials.csv", pd.DataFrame(rows))
+
+
+def write_best(out_dir: Path, trials: list[Trial], years: list[int], seed: int) -> Trial:
+    """``out_dir``/best.yaml: the winner as a params diff, with a comment saying how it was chosen."""
     best = max(trials, key=lambda t: (t.value if math.isfinite(t.value) else -math.inf, -t.number))
-    record = {
-        "# chosen by": f"invest tune: mean validation rank IC over {years[0]}-{years[-1]} (trial {best.number}, "
-        f"{best.value:.4f}; {len(trials)} trials, seed {seed})",
-        "train": best.settings,
-    }
-    write_text(out_dir / "best.yaml", yaml.safe_dump(record, sort_keys=False))
+    comment = (
+        f"# invest tune: the best mean validation rank IC over {years[0]}-{years[-1]} (trial {best.number}, "
+        f"{best.value:.4f}; {len(trials)} trials, seed {seed}); every searched setting\n"
+    )
+    write_text(out_dir / "best.yaml", comment + yaml.safe_dump({"train": best.settings}, sort_keys=False))
     return best
 
 
@@ -215,12 +269,15 @@ def main(params: Params, db_path: str, out_dir: Path, trials: int, folds: int, s
     years = tuning_years(params, folds)
     print(
         f"tune: {trials} trials, scored on the validation blocks of {years[0]}-{years[-1]} "
-        f"(test years from {min(params.evaluate.test_years)} are never read), {pool.n_jobs} at a time",
+        f"(labels reaching the test years from {min(params.evaluate.test_years)} are blanked), {pool.n_jobs} at a time",
         file=sys.stderr,
     )
-    done = search(db_path, params, trials, folds, seed, pool, log=lambda line: print(line, file=sys.stderr))
-    best = write(out_dir, done, years, seed)
-    ranked = sorted(done, key=lambda t: -t.value if math.isfinite(t.value) else math.inf)[:top]
+    done = search(
+        db_path, params, trials, folds, seed, pool,
+        log=lambda line: print(line, file=sys.stderr), after_batch=lambda so_far: write_trials(out_dir, so_far, years),
+    )  # fmt: skip
+    best = write_best(out_dir, done, years, seed)
+    ranked = sorted((t for t in done if math.isfinite(t.value)), key=lambda t: -t.value)[:top]
     print(f"best: trial {best.number}, validation rank IC {best.value:.4f} ({_show(best.settings)})")
     print(f"wrote {out_dir / 'trials.csv'} and {out_dir / 'best.yaml'}; run the best {len(ranked)} through the pipeline:")
     for trial in ranked:

@@ -69,7 +69,8 @@ def fit_stack(
     tensors = to_tensors(prepared, device)
     auxiliary = None
     if getattr(prepared, "auxiliary", None) is not None:
-        auxiliary = AuxiliaryHeads(seeds, config.hidden_size, prepared.auxiliary.shape[1], device)
+        # from a warm start the heads begin at zero: they send no gradient into the trained layers until they learn
+        auxiliary = AuxiliaryHeads(seeds, config.hidden_size, prepared.auxiliary.shape[1], device, zero=start is not None)
         known = np.isfinite(prepared.auxiliary)
         tensors["aux"] = torch.as_tensor(np.where(known, prepared.auxiliary, 0.0).astype(np.float32), device=device)
         tensors["aux_known"] = torch.as_tensor(known.astype(np.float32), device=device)
@@ -109,14 +110,19 @@ def epoch_order(rows: int, seed: int, epoch: int, groups: np.ndarray | None = No
 
     With ``groups`` (each row's date code) the rows of one date stay together, in a random order of
     dates and a random order within each date, so consecutive batches hold whole dates for the
-    rank-correlation term."""
+    rank-correlation term; under torchrun each rank then takes whole dates (every world-th date of that
+    order), its share cycled to the longest rank's length so every rank runs the same number of steps."""
     generator = torch.Generator()
     generator.manual_seed(seed + epoch)
     order = torch.randperm(rows, generator=generator).numpy()
+    world = distributed.world_size()
     if groups is not None:
         date_position = torch.randperm(int(groups.max()) + 1, generator=generator).numpy()
         order = order[np.argsort(date_position[groups[order]], kind="stable")]
-    world = distributed.world_size()
+        owner = date_position[groups[order]] % world
+        shares = [order[owner == r] for r in range(world)]
+        if world > 1 and all(len(share) for share in shares):
+            return np.resize(shares[distributed.rank()], max(len(share) for share in shares))
     if world > 1:
         total = -(-rows // world) * world
         order = np.concatenate([order, order[: total - rows]])[distributed.rank() : total : world]
@@ -289,7 +295,9 @@ def clip_per_member(weights: list[torch.Tensor], max_norm: float) -> None:
     """``clip_grad_norm_`` for each member alone: its gradients scaled to at most ``max_norm`` in 2-norm."""
     grads = [w.grad for w in weights if w.grad is not None]
     members = grads[0].shape[0]
-    squared = torch.stack([g.reshape(members, -1).pow(2).sum(1) for g in grads]).sum(0)  # [M]
+    # each member's norm reduced on its own: a reduction over a [M, n] tensor's rows sums in an order that
+    # depends on M, and an active clip would carry those last bits into the member's weights
+    squared = torch.stack([torch.stack(torch._foreach_norm([g[m] for g in grads])).square().sum() for m in range(members)])
     coefficient = (max_norm / (squared.sqrt() + 1e-6)).clamp(max=1.0)
     for g in grads:
         g.mul_(coefficient.view(members, *([1] * (g.dim() - 1))))

@@ -64,7 +64,9 @@ def rank_loss(prediction: torch.Tensor, ranks: torch.Tensor, codes: torch.Tensor
     x, y = centred(prediction), centred(ranks)
     xy, xx, yy = per_date(x * y), per_date(x * x), per_date(y * y)
     usable = (count >= MIN_ROWS_PER_DATE) & (yy > 1e-12)
-    correlation = torch.where(usable, xy / (xx * yy).clamp(min=1e-12).sqrt(), torch.zeros_like(xy)).view(members, n_dates)
+    # the floor on the prediction's variance (1e-8 a row) bounds the gradient when a date's predictions barely differ
+    spread = (xx + 1e-8 * count).sqrt() * yy.clamp(min=1e-12).sqrt()
+    correlation = torch.where(usable, xy / spread, torch.zeros_like(xy)).view(members, n_dates)
     weight = (count * usable).view(members, n_dates)
     rows = weight.sum(1)
     mean = (correlation * weight).sum(1) / rows.clamp(min=1)
@@ -77,8 +79,8 @@ class AuxiliaryHeads:
     every prediction are the label's head alone. Each member's heads are drawn from its own seed, as
     ``nn.Linear`` draws its weights (uniform within 1/sqrt(H))."""
 
-    def __init__(self, seeds: list[int], hidden: int, outputs: int, device: torch.device) -> None:
-        bound = 1.0 / math.sqrt(hidden)
+    def __init__(self, seeds: list[int], hidden: int, outputs: int, device: torch.device, zero: bool = False) -> None:
+        bound = 0.0 if zero else 1.0 / math.sqrt(hidden)
         weights, biases = [], []
         for seed in seeds:
             generator = torch.Generator()
