@@ -172,10 +172,10 @@ def _params_or_defaults(path: Path):
 def predict(
     params: ParamsOption = Path("params.yaml"),
     db: Annotated[
-        Path | None, typer.Option(help="SQLite store with the latest snapshots [default: the one dvc.yaml builds].")
+        Path | None, typer.Option(help="SQLite store with the latest snapshots (default: the one dvc.yaml builds).")
     ] = None,
     model: Annotated[
-        Path | None, typer.Option(help="Checkpoint, e.g. from `invest models get prod` [default: dvc.yaml's stock-model].")
+        Path | None, typer.Option(help="Checkpoint, e.g. from `invest models get prod` (default: dvc.yaml's stock-model).")
     ] = None,
     out: Annotated[Path, typer.Option(help="CSV to write.")] = Path("predictions/latest.csv"),
     ticker: Annotated[
@@ -199,7 +199,7 @@ def predict(
 @app.command()
 def tune(
     params: ParamsOption = Path("params.yaml"),
-    db: Annotated[Path | None, typer.Option(help="SQLite store [default: the one dvc.yaml builds].")] = None,
+    db: Annotated[Path | None, typer.Option(help="SQLite store (default: the one dvc.yaml builds).")] = None,
     trials: Annotated[int, typer.Option(help="Settings to try.")] = 20,
     folds: Annotated[int, typer.Option(help="Validation years scored, ending at the first test year.")] = 3,
     seed: Annotated[int, typer.Option(help="The sampler's seed (the same seed repeats the search).")] = 0,
@@ -223,7 +223,7 @@ def compare(
     b: Annotated[str, typer.Argument(help="Model B: same forms as A.")],
     params: ParamsOption = Path("params.yaml"),
     db: Annotated[
-        Path | None, typer.Option(help="SQLite store to score both models on [default: the one dvc.yaml builds].")
+        Path | None, typer.Option(help="SQLite store to score both models on (default: the one dvc.yaml builds).")
     ] = None,
     repo: Annotated[str, typer.Option(help="Registry repository (path or git URL) for versions and stages.")] = ".",
     out: Annotated[Path | None, typer.Option(help="Also write the comparison as JSON.")] = None,

@@ -265,6 +265,8 @@ def write_best(out_dir: Path, trials: list[Trial], years: list[int], seed: int) 
 
 
 def main(params: Params, db_path: str, out_dir: Path, trials: int, folds: int, seed: int, top: int = 3) -> list[Trial]:
+    if trials < 1:
+        raise ConfigError(f"--trials {trials}: give 1 or more trials")
     pool = jobs.Pool.of(params.evaluate)
     years = tuning_years(params, folds)
     print(
