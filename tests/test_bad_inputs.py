@@ -371,7 +371,7 @@ CASES = [
     Case(
         "params-unknown-key",
         ("train",),
-        "Error: params: unknown key train.learnign_rate (did you mean 'learning_rate'?); allowed keys: attention_heads, batch_size,",
+        "Error: params: unknown key train.learnign_rate (did you mean 'learning_rate'?); allowed keys: attention_heads, aux_horizons,",
         params={"train": {"learnign_rate": 0.01}},
     ),
     Case(
