@@ -73,6 +73,17 @@ def fresh_copy(dest: Path, overrides: dict[str, dict] | None = None) -> Path:
     return dest
 
 
+def apply_settings(params: dict, items: Iterable[str]) -> dict:
+    """``params`` with each ``section.key=value`` of ``items`` set (the value read as YAML); the benches' ``--set``."""
+    import yaml
+
+    for item in items:
+        key, _, value = item.partition("=")
+        section, _, name = key.partition(".")
+        params.setdefault(section, {})[name] = yaml.safe_load(value)
+    return params
+
+
 def stage_env(repo: Path) -> dict[str, str]:
     """Environment that makes ``invest`` run the copy's code, not the editable install's."""
     return {**os.environ, "PYTHONPATH": str(Path(repo) / "src")}

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from common import REPO, fresh_copy, machine, print_table, stage_env
+from common import REPO, apply_settings, fresh_copy, machine, print_table, stage_env
 
 sys.path.insert(0, str(REPO / "src"))
 
@@ -77,10 +77,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="section.key=value", help="also change params (YAML value)")
     args = parser.parse_args()
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    for item in args.set:
-        key, value = item.split("=", 1)
-        section, name = key.split(".", 1)
-        raw[section][name] = yaml.safe_load(value)
+    apply_settings(raw, args.set)
     configure_runtime(raw["train"].get("num_threads", 1))
     print(f"# Model settings on simulated markets: {machine()}{'; ' + ', '.join(args.set) if args.set else ''}\n")
     for name in args.configs:

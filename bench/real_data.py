@@ -34,7 +34,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import REPO, Background, fresh_copy, machine, mib, print_table, stage_env
+from common import REPO, Background, apply_settings, fresh_copy, machine, mib, print_table, stage_env
 
 DATA = REPO.parent / "shared" / "realdata-dev"
 SETTINGS = {
@@ -132,17 +132,6 @@ def table(summary: dict) -> list[list[str]]:
                  f"{f('model_members_mae_mean')} ± {f('model_members_mae_sd')}", "", ""]
             )  # fmt: skip
     return rows
-
-
-def apply_settings(params: dict, items: list[str]) -> dict:
-    """``params`` with each ``section.key=value`` of ``items`` set (the value read as YAML)."""
-    import yaml
-
-    for item in items:
-        key, _, value = item.partition("=")
-        section, _, name = key.partition(".")
-        params.setdefault(section, {})[name] = yaml.safe_load(value)
-    return params
 
 
 def main() -> None:

@@ -3,8 +3,6 @@ label's; the checkpoint is the label's network alone and loads and predicts as a
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
@@ -79,16 +77,6 @@ def auxiliary(small_store):
     params = _params(aux_horizons=AUX, epochs=3, patience=1).train
     configure_runtime(params.num_threads)
     return prepare(load_panel(small_store), params), params
-
-
-def test_a_member_trained_in_a_stack_with_auxiliary_heads_ends_as_it_would_alone(auxiliary):
-    data, params = auxiliary
-    stacked, summaries = fit_stack(data, params, [0, 1], CPU, verbose=False)
-    alone, alone_summaries = fit_stack(data, params, [1], CPU, verbose=False)
-    assert all(torch.equal(value, alone[0].state_dict()[key]) for key, value in stacked[1].state_dict().items())
-    assert summaries[1]["history"] == alone_summaries[0]["history"]
-    plain, _ = fit_stack(dataclasses.replace(data, auxiliary=None), params, [1], CPU, verbose=False)
-    assert not all(torch.equal(value, plain[0].state_dict()[key]) for key, value in alone[0].state_dict().items())
 
 
 def test_a_multi_horizon_checkpoint_loads_and_predicts(tmp_path, small_store, monkeypatch):

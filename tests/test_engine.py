@@ -46,6 +46,29 @@ def test_a_member_trained_in_a_stack_ends_bit_for_bit_as_it_would_alone(prepared
     assert _same(pair[0], stacked[1]) and _same(pair[1], stacked[2])
 
 
+@pytest.mark.parametrize(
+    "option", [{"ic_loss_weight": 1.0}, {"aux_horizons": ["1m", "3m", "6m"]}], ids=["rank term", "auxiliary heads"]
+)
+def test_with_each_loss_option_a_stacked_member_still_ends_bit_for_bit_as_alone(small_store, option):
+    """The rank term and the auxiliary heads act on each member alone too; each changes what a member learns."""
+    from tests.conftest import SMALL_PARAMS
+
+    from invest.params import from_dict
+
+    def prepared_with(**change):
+        params = from_dict({**SMALL_PARAMS, "train": {**SMALL_PARAMS["train"], "epochs": 3, "patience": 1, **change}}).train
+        return prepare(load_panel(small_store), params), params
+
+    data, params = prepared_with(**option)
+    configure_runtime(params.num_threads)
+    stacked, stacked_summaries = fit_stack(data, params, [0, 1], CPU, verbose=False)
+    alone, summaries = fit_stack(data, params, [1], CPU, verbose=False)
+    assert _same(stacked[1], alone[0]) and stacked_summaries[1]["history"] == summaries[0]["history"]
+    plain, plain_params = prepared_with()
+    without, _ = fit_stack(plain, plain_params, [1], CPU, verbose=False)
+    assert not _same(without[0], alone[0])
+
+
 def test_each_member_stops_on_its_own_and_keeps_its_best_epoch(prepared):
     data, params = prepared
     networks, summaries = fit_stack(data, params, [0, 1, 2, 3], CPU, verbose=False)

@@ -3,8 +3,6 @@ one date, that batches hold whole dates, and that the engine trains with it as i
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
@@ -12,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from invest.errors import ConfigError
-from invest.modelling.engine import epoch_order, fit_stack
+from invest.modelling.engine import epoch_order
 from invest.modelling.losses import DateRanks, rank_loss
 from invest.modelling.ranking import mean_rank_ic
 from invest.params import from_dict
@@ -124,26 +122,3 @@ def test_gradient_steps_on_the_term_alone_raise_the_dates_rank_correlation():
 def test_the_weight_is_checked():
     with pytest.raises(ConfigError, match="train.ic_loss_weight"):
         from_dict({"train": {"ic_loss_weight": -1}})
-
-
-@pytest.fixture(scope="module")
-def ranked(small_store):
-    from tests.conftest import SMALL_PARAMS
-
-    from invest.data.panel import load_panel
-    from invest.modelling.training import configure_runtime, prepare
-
-    train = {**SMALL_PARAMS["train"], "epochs": 3, "patience": 1, "ic_loss_weight": 1.0}
-    params = from_dict({**SMALL_PARAMS, "train": train}).train
-    configure_runtime(params.num_threads)
-    return prepare(load_panel(small_store), params), params
-
-
-def test_with_the_term_a_member_trained_in_a_stack_still_ends_bit_for_bit_as_it_would_alone(ranked):
-    data, params = ranked
-    stacked, summaries = fit_stack(data, params, [0, 1], CPU, verbose=False)
-    alone, alone_summaries = fit_stack(data, params, [1], CPU, verbose=False)
-    assert all(torch.equal(value, alone[0].state_dict()[key]) for key, value in stacked[1].state_dict().items())
-    assert summaries[1]["history"] == alone_summaries[0]["history"]
-    huber, _ = fit_stack(data, dataclasses.replace(params, ic_loss_weight=0.0), [1], CPU, verbose=False)
-    assert not all(torch.equal(value, huber[0].state_dict()[key]) for key, value in alone[0].state_dict().items())

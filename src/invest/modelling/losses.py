@@ -33,16 +33,11 @@ class DateRanks:
 
     @classmethod
     def of(cls, dates: np.ndarray, target: np.ndarray, train: np.ndarray) -> DateRanks:
-        codes, uniques = _codes(dates)
+        uniques, codes = np.unique(dates, return_inverse=True)
         ranks = np.zeros(len(dates), dtype=np.float32)
         rows = np.flatnonzero(train)
         ranks[rows] = np.nan_to_num(label_scores(target[rows], dates[rows], "cs_rank"))
-        return cls(codes.astype(np.int64), ranks, len(uniques))
-
-
-def _codes(dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    uniques, codes = np.unique(dates, return_inverse=True)
-    return codes.reshape(-1), uniques
+        return cls(codes.reshape(-1).astype(np.int64), ranks, len(uniques))
 
 
 def rank_loss(prediction: torch.Tensor, ranks: torch.Tensor, codes: torch.Tensor, n_dates: int) -> torch.Tensor:
