@@ -4,7 +4,7 @@ import pytest
 
 from invest.cache import main
 from invest.data import features, store
-from invest.data.snapshots import build_tables
+from invest.data.snapshots import build_tables, store_meta
 from invest.errors import DataError
 from invest.params import CacheParams
 
@@ -97,7 +97,17 @@ def price_only(tables: dict) -> dict:
     return out
 
 
-PRICE_FEATURES = ["ret_1m", "ret_3m", "ret_6m", "ret_12_1m", "excess_ret_1m", "vol_1m", "vol_3m", "dist_52w_high"]
+PRICE_FEATURES = [
+    "ret_1m",
+    "ret_3m",
+    "ret_6m",
+    "ret_12_1m",
+    "mom_vol_scaled",
+    "excess_ret_1m",
+    "vol_1m",
+    "vol_3m",
+    "dist_52w_high",
+]
 
 
 def test_price_only_data_builds_only_the_features_it_has_inputs_for(small_tables):
@@ -111,4 +121,23 @@ def test_price_only_data_builds_only_the_features_it_has_inputs_for(small_tables
     assert left_out["log_dollar_volume"] == "prices.volume" and left_out["hl_range_1m"] == "prices.high, prices.low"
     assert left_out["book_to_market"] == "fundamentals.equity, fundamentals.shares"
     assert left_out["inflation"] == "macro.inflation" and left_out["sector_energy"] == "companies.sector"
+    assert left_out["amihud_1m"] == "prices.volume" and left_out["sector_rel_mom"] == "companies.sector"
+    assert "mom_vol_scaled" not in left_out  # adj_close is all it needs
     assert features.left_out(small_tables) == {}  # the simulated market has every input
+
+
+def test_data_without_sectors_or_volume_records_the_new_features_as_not_provided(small_tables):
+    """Sector-relative momentum needs sectors and Amihud needs volume: without them the store leaves them out."""
+    raw = {name: frame.copy() for name, frame in small_tables.items()}
+    raw["companies"]["sector"] = "Unknown"
+    tables = build_tables(raw, CacheParams())
+    meta = store_meta(raw, tables, CacheParams())
+    assert meta["features_left_out"] == {name: "companies.sector" for name in (*features.SECTOR_FEATURES, "sector_rel_mom")}
+    assert "sector_rel_mom" not in meta["static_features"] and "sector_rel_mom" not in tables["snapshots"].columns
+    assert "amihud_1m" in meta["temporal_features"] and tables["monthly"]["amihud_1m"].notna().mean() > 0.9
+    raw["prices"]["volume"] = float("nan")
+    tables = build_tables(raw, CacheParams())
+    meta = store_meta(raw, tables, CacheParams())
+    assert meta["features_left_out"]["amihud_1m"] == "prices.volume"
+    assert "amihud_1m" not in meta["temporal_features"] and "amihud_1m" not in tables["monthly"].columns
+    assert tables["monthly"]["mom_vol_scaled"].notna().mean() > 0.8

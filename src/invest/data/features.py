@@ -4,7 +4,8 @@ The contract (names every other module uses): the temporal features of each mont
 static features of each snapshot, the labels, and the few features other code reads by name.
 The functions are pure: frames in, frames out; no I/O and no fitting. A feature at month end
 ``t`` uses only prices up to ``t``, fundamentals whose report date is on or before ``t`` and
-macro values released on or before ``t``.
+macro values released on or before ``t``; a feature relative to other stocks (``sector_rel_mom``)
+uses only the other stocks' values at ``t``.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ TEMPORAL_FEATURES = (
     "ret_3m",
     "ret_6m",
     "ret_12_1m",
+    "mom_vol_scaled",
     "excess_ret_1m",
     "vol_1m",
     "vol_3m",
     "log_dollar_volume",
+    "amihud_1m",
     "volume_trend",
     "dist_52w_high",
     "hl_range_1m",
@@ -59,18 +62,22 @@ MACRO_FEATURES = (
     "unemployment",
     "gdp_growth",
 )
+# A stock's value relative to the other stocks of its sector on the snapshot date.
+RELATIVE_FEATURES = ("sector_rel_mom",)
 SECTOR_FEATURES = tuple(f"sector_{s.lower().replace(' ', '_')}" for s in GICS_SECTORS)
-STATIC_FEATURES = FUNDAMENTAL_FEATURES + MACRO_FEATURES + SECTOR_FEATURES
+STATIC_FEATURES = FUNDAMENTAL_FEATURES + RELATIVE_FEATURES + MACRO_FEATURES + SECTOR_FEATURES
 # The label horizons the store holds (train.horizon chooses one of them; params.py's choices must match).
 HORIZONS: dict[str, int] = {name: months(name) for name in ("1m", "3m", "6m", "1y", "2y", "3y")}  # name -> months
 LABELS = tuple(f"fwd_ret_{h}" for h in HORIZONS) + tuple(f"fwd_exc_{h}" for h in HORIZONS)  # label_column()
 
-# Same value for every stock on a date (a cross-sectional normalisation would erase them), and 0/1 flags.
+# Same value for every stock on a date (a cross-sectional normalisation would erase them), and 0/1 flags;
+# every other feature (RELATIVE_FEATURES included) differs between the stocks of a date.
 MARKET_WIDE = MACRO_FEATURES
 FLAGS = (*SECTOR_FEATURES, "fundamentals_missing")
 
 STEP_MASK = "step_observed"  # the channel the scaler appends to each step: 1 if the month was observed
 MOMENTUM = "ret_12_1m"  # the 12-1 month return: the momentum baseline's signal
+MIN_SECTOR_STOCKS = 3  # sector_rel_mom needs this many stocks of the sector with a known ret_12_1m on the date
 VOLATILITY = "vol_3m"  # trailing volatility: interval coverage by volatility tercile, confidence
 SIZE = "log_market_cap"  # confidence: small companies get less
 FUNDAMENTALS_MISSING = "fundamentals_missing"  # 1 where no quarter was reported yet
@@ -81,9 +88,11 @@ FUNDAMENTALS_MISSING = "fundamentals_missing"  # 1 where no quarter was reported
 # has data somewhere: price-only data gets price features, never constants standing in for the rest.
 ADJ, INDEX = ("prices", "adj_close"), ("market", "index_close")
 NEEDS: dict[str, tuple[tuple[str, str], ...]] = {
-    **{name: (ADJ,) for name in ("ret_1m", "ret_3m", "ret_6m", "ret_12_1m", "vol_1m", "vol_3m", "dist_52w_high")},
+    **{name: (ADJ,) for name in ("ret_1m", "ret_3m", "ret_6m", "ret_12_1m", "mom_vol_scaled", "vol_1m", "vol_3m")},
+    "dist_52w_high": (ADJ,),
     "excess_ret_1m": (ADJ, INDEX),
     "log_dollar_volume": (("prices", "close"), ("prices", "volume")),
+    "amihud_1m": (ADJ, ("prices", "close"), ("prices", "volume")),
     "volume_trend": (("prices", "volume"),),
     "hl_range_1m": (("prices", "high"), ("prices", "low")),
     "log_market_cap": (("fundamentals", "shares"),),
@@ -104,6 +113,7 @@ NEEDS: dict[str, tuple[tuple[str, str], ...]] = {
     "share_change": (("fundamentals", "shares"),),
     "fundamentals_age": (("fundamentals", "report_date"),),
     "fundamentals_missing": (("fundamentals", "report_date"),),
+    "sector_rel_mom": (ADJ, ("companies", "sector")),
     "vol_index": (("market", "vol_index"),),
     "short_rate": (("market", "short_rate"),),
     "term_spread": (("market", "short_rate"), ("market", "long_rate")),
@@ -172,20 +182,27 @@ def temporal_features(panels: dict[str, pd.DataFrame], market: pd.DataFrame, at:
     log_return = log_price.diff()
     index = np.log(market.set_index("date")["index_close"].reindex(log_price.index).ffill(limit=MAX_FILL_DAYS))
     market_ret_1m = index - index.shift(21)
-    dollar_volume = (panels["close"] * panels["volume"]).rolling(21, min_periods=15).mean()
+    dollar_volume_1d = panels["close"] * panels["volume"]
+    dollar_volume = dollar_volume_1d.rolling(21, min_periods=15).mean()
+    # Amihud: |return| per dollar traded, on the days with trading only
+    illiquidity = (log_return.abs() / dollar_volume_1d.where(dollar_volume_1d > 0)).rolling(21, min_periods=15).mean()
+    vol_12m = log_return.rolling(TRADING_DAYS, min_periods=200).std() * np.sqrt(TRADING_DAYS)
     volume_1m = panels["volume"].rolling(21, min_periods=15).mean()
     volume_12m = panels["volume"].rolling(TRADING_DAYS, min_periods=200).mean()
     high_52w = log_price.rolling(TRADING_DAYS, min_periods=200).max()
     ret_1m = log_price - log_price.shift(21)
+    ret_12_1m = log_price.shift(21) - log_price.shift(TRADING_DAYS)
     features = {
         "ret_1m": ret_1m,
         "ret_3m": log_price - log_price.shift(63),
         "ret_6m": log_price - log_price.shift(126),
-        "ret_12_1m": log_price.shift(21) - log_price.shift(TRADING_DAYS),
+        "ret_12_1m": ret_12_1m,
+        "mom_vol_scaled": (ret_12_1m / vol_12m.where(vol_12m > 0)).replace([np.inf, -np.inf], np.nan),
         "excess_ret_1m": ret_1m.sub(market_ret_1m, axis=0),
         "vol_1m": log_return.rolling(21, min_periods=15).std() * np.sqrt(TRADING_DAYS),
         "vol_3m": log_return.rolling(63, min_periods=45).std() * np.sqrt(TRADING_DAYS),
         "log_dollar_volume": np.log(dollar_volume.where(dollar_volume > 0)),
+        "amihud_1m": np.log(illiquidity.where(illiquidity > 0)).replace([np.inf, -np.inf], np.nan),
         "volume_trend": np.log((volume_1m / volume_12m).where(volume_12m > 0)),
         "dist_52w_high": log_price - high_52w,
         "hl_range_1m": panels["hl_range"].rolling(21, min_periods=15).mean(),
@@ -264,6 +281,20 @@ def sector_features(companies: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({"ticker": companies["ticker"]})
     for name, column in zip(GICS_SECTORS, SECTOR_FEATURES, strict=False):
         out[column] = (companies["sector"] == name).astype(float).to_numpy()
+    return out
+
+
+def sector_relative_features(snapshots: pd.DataFrame, monthly: pd.DataFrame, companies: pd.DataFrame) -> pd.DataFrame:
+    """``sector_rel_mom`` per (ticker, date) of ``snapshots``: its ret_12_1m less the mean ret_12_1m of the
+    snapshot rows of its sector on the same date (no other date enters). NaN for an unknown sector and
+    for a sector with fewer than ``MIN_SECTOR_STOCKS`` known ret_12_1m that date."""
+    rows = snapshots[["ticker", "date"]].merge(monthly[["ticker", "date", MOMENTUM]], on=["ticker", "date"], how="left")
+    sector = rows["ticker"].map(companies.drop_duplicates("ticker").set_index("ticker")["sector"])
+    known = sector.notna() & (sector != UNKNOWN)
+    grouped = rows[MOMENTUM].groupby([rows["date"], sector.where(known, UNKNOWN)], sort=False)
+    relative = rows[MOMENTUM] - grouped.transform("mean")
+    out = rows[["ticker", "date"]].copy()
+    out["sector_rel_mom"] = relative.where(known & (grouped.transform("count") >= MIN_SECTOR_STOCKS)).to_numpy()
     return out
 
 

@@ -54,6 +54,8 @@ def build_tables(raw: dict[str, pd.DataFrame], params: CacheParams) -> dict[str,
     static = static.merge(features.macro_features(market, raw["macro"], snapshot_dates), on="date", how="left")
     static = static.merge(features.sector_features(raw["companies"]), on="ticker", how="left")
     static[list(features.SECTOR_FEATURES)] = static[list(features.SECTOR_FEATURES)].fillna(0.0)
+    relative = features.sector_relative_features(snapshots, monthly, raw["companies"])  # same-date rows only
+    static = static.merge(relative, on=["ticker", "date"], how="left")
     index_close = market.set_index("date")["index_close"].reindex(calendar).ffill(limit=MAX_FILL_DAYS)
     labels = features.forward_returns(panels["adj_close"].ffill(limit=MAX_FILL_DAYS), index_close, snapshot_dates, month_ends)
     snapshots = static.merge(labels, on=["ticker", "date"], how="left")
