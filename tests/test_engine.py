@@ -47,10 +47,13 @@ def test_a_member_trained_in_a_stack_ends_bit_for_bit_as_it_would_alone(prepared
 
 
 @pytest.mark.parametrize(
-    "option", [{"ic_loss_weight": 1.0}, {"aux_horizons": ["1m", "3m", "6m"]}], ids=["rank term", "auxiliary heads"]
+    "option",
+    [{"ic_loss_weight": 1.0}, {"aux_horizons": ["1m", "3m", "6m"]}, {"cross_section_layers": 1}],
+    ids=["rank term", "auxiliary heads", "cross-section layer"],
 )
-def test_with_each_loss_option_a_stacked_member_still_ends_bit_for_bit_as_alone(small_store, option):
-    """The rank term and the auxiliary heads act on each member alone too; each changes what a member learns."""
+def test_with_each_model_option_a_stacked_member_still_ends_bit_for_bit_as_alone(small_store, option):
+    """The rank term, the auxiliary heads and the cross-section layer act on each member alone too; each
+    changes what a member learns."""
     from tests.conftest import SMALL_PARAMS
 
     from invest.params import from_dict

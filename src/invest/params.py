@@ -233,6 +233,7 @@ class TrainParams:
     ic_loss_weight: float = 0.0
     aux_horizons: list[str] = field(default_factory=list)
     aux_weight: float = 0.5
+    cross_section_layers: int = 0
     mixed_precision: bool = False
     nproc: int = 1
     n_jobs: int = 2
@@ -291,6 +292,7 @@ class TrainParams:
             self.aux_horizons,
         )
         _check(0 <= self.aux_weight <= 100, "train.aux_weight", "0 to 100", self.aux_weight)
+        _check(0 <= self.cross_section_layers <= 4, "train.cross_section_layers", "0 (off) to 4", self.cross_section_layers)
         _check(1 <= self.nproc <= 64, "train.nproc", "1 to 64 data-parallel processes", self.nproc)
         _check(1 <= self.n_jobs <= 1024, "train.n_jobs", "1 to 1024 processes", self.n_jobs)
         _check(2 <= self.mc_samples <= 1000, "train.mc_samples", "2 to 1000 Monte Carlo dropout passes", self.mc_samples)

@@ -44,6 +44,7 @@ SPACE: dict[str, tuple[str, Any]] = {
     "ic_loss_weight": ("choice", (0.0, 0.5, 1.0, 2.0)),
     "aux_horizons": ("choice", ("none", "shorter")),  # shorter: every store horizon shorter than train.horizon
     "feature_norm": ("choice", ("robust", "cs_rank")),
+    "cross_section_layers": ("choice", (0, 1)),
 }
 
 
@@ -106,6 +107,7 @@ def _score(db_path: str, params: Params, settings: dict[str, Any], years: list[i
     from invest.modelling.engine import predict_rows
     from invest.modelling.ensemble import fit_members
     from invest.modelling.ranking import mean_rank_ic
+    from invest.modelling.set_layer import date_codes
     from invest.modelling.stacked import StackedNetwork
     from invest.modelling.training import prepare
 
@@ -120,7 +122,8 @@ def _score(db_path: str, params: Params, settings: dict[str, Any], years: list[i
         networks, _ = fit_members(prepared, train, resolve_device(train.device), verbose=False)
         rows = np.flatnonzero(prepared.masks["val"])
         stack = StackedNetwork.from_networks(networks)
-        scores = predict_rows(stack, {"past": torch.as_tensor(prepared.past), "static": torch.as_tensor(prepared.static)}, rows)
+        inputs = {"past": torch.as_tensor(prepared.past), "static": torch.as_tensor(prepared.static)}
+        scores = predict_rows(stack, inputs | {"date": torch.as_tensor(date_codes(arrays.dates))}, rows)
         by_year[year] = mean_rank_ic(scores.mean(0).numpy(), prepared.target[rows], arrays.dates[rows])
     return by_year
 

@@ -7,7 +7,8 @@ the validation block (its loss, or its rank IC with ``train.select_by: rank_ic``
 member ``patience`` epochs past its best leaves the stack while the others go on. AdamW, the loss (Huber,
 plus ``train.ic_loss_weight`` times the per-date rank-correlation term of ``losses.rank_loss``, whose
 batches then hold whole dates: see ``epoch_order``; plus ``train.aux_weight`` times the Huber loss of
-``AuxiliaryHeads`` on the labels at ``train.aux_horizons``, which only train) and gradient clipping at norm
+``AuxiliaryHeads`` on the labels at ``train.aux_horizons``, which only train; with ``train.cross_section_layers``
+batches hold whole dates as well, but where a batch boundary cuts one, and validation passes whole dates) and gradient clipping at norm
 1 act on each member alone (``StackAdamW``, ``clip_per_member``), so a
 member trained in a stack ends as it would alone (``tests/test_engine.py``). Under torchrun each rank
 takes its shard of every member's batches and the gradients are averaged over ranks, as DDP does.
@@ -30,6 +31,7 @@ from invest.modelling import distributed
 from invest.modelling.losses import AuxiliaryHeads, DateRanks, rank_loss
 from invest.modelling.model import LSTMTransformerNetwork, ModelConfig
 from invest.modelling.ranking import mean_rank_ic
+from invest.modelling.set_layer import date_chunks
 from invest.modelling.stacked import DropoutStreams, StackedNetwork
 from invest.params import TrainParams
 
@@ -77,7 +79,7 @@ def fit_stack(
     optimizer = StackAdamW(_weights(net, auxiliary), params.learning_rate, params.weight_decay)
     train_rows, val_rows = np.flatnonzero(prepared.masks["train"]), np.flatnonzero(prepared.masks["val"])
     groups = None
-    if params.ic_loss_weight > 0:
+    if params.ic_loss_weight > 0 or params.cross_section_layers > 0:  # batches hold whole dates (but where cut)
         ranks = DateRanks.of(prepared.arrays.dates, prepared.target, prepared.masks["train"])
         tensors["date"] = torch.as_tensor(ranks.codes, device=device)
         tensors["rank"] = torch.as_tensor(ranks.ranks, device=device)
@@ -147,7 +149,8 @@ def _train_epoch(
         index = torch.as_tensor(rows[:, begin : begin + batch], device=device)  # [M, B]
         masks = streams.draw(config, index.shape[1], tensors["past"].shape[1])
         with _autocast(device, params.mixed_precision):
-            hidden = net.penultimate(tensors["past"][index], tensors["static"][index], masks)  # [M, B, H]
+            codes = tensors["date"][index] if "date" in tensors else None
+            hidden = net.penultimate(tensors["past"][index], tensors["static"][index], masks, codes)  # [M, B, H]
             prediction = net.output(hidden).float()  # [M, B]
         losses = F.huber_loss(prediction, tensors["target"][index], delta=params.huber_delta, reduction="none").mean(1)
         if auxiliary is not None:
@@ -176,14 +179,20 @@ def _score(net, tensors, validation, params: TrainParams) -> dict[str, np.ndarra
 
 
 def predict_rows(net: StackedNetwork, tensors: dict[str, torch.Tensor], rows: np.ndarray) -> torch.Tensor:
-    """Every member's prediction (scaled label units, dropout off) on ``rows``: [M, n] on the CPU."""
+    """Every member's prediction (scaled label units, dropout off) on ``rows``: [M, n] on the CPU (with
+    cross-section layers in passes of whole dates, from ``tensors["date"]``)."""
     net.eval()
-    parts = []
+    out = torch.zeros(net.members, len(rows))
+    if net.config.cross_section_layers:
+        chunks = date_chunks(tensors["date"].cpu().numpy()[rows], VALIDATION_BATCH)
+    else:
+        chunks = [np.arange(begin, min(begin + VALIDATION_BATCH, len(rows))) for begin in range(0, len(rows), VALIDATION_BATCH)]
     with torch.no_grad():
-        for begin in range(0, len(rows), VALIDATION_BATCH):
-            index = torch.as_tensor(rows[begin : begin + VALIDATION_BATCH], device=tensors["past"].device)
-            parts.append(net(tensors["past"][index], tensors["static"][index]).float().cpu())
-    return torch.cat(parts, dim=1) if parts else torch.zeros(net.members, 0)
+        for positions in chunks:
+            index = torch.as_tensor(rows[positions], device=tensors["past"].device)
+            codes = tensors["date"][index] if "date" in tensors else None
+            out[:, positions] = net(tensors["past"][index], tensors["static"][index], None, codes).float().cpu()
+    return out
 
 
 def _judge(runs: list[MemberRun], net, scores, epoch: int, params: TrainParams, train_loss) -> None:

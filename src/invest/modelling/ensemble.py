@@ -103,8 +103,9 @@ def train_and_score(
     started = time.perf_counter()
     networks, summaries = fit_members(prepared, params, None, None, members, False, start)
     points, variances = member_outputs(
-        networks, prepared.past[rows], prepared.static[rows], max(params.mc_samples, 2), params.seed, members
-    )
+        networks, prepared.past[rows], prepared.static[rows], max(params.mc_samples, 2), params.seed, members,
+        prepared.arrays.dates[rows],
+    )  # fmt: skip
     states = [{key: value.detach().cpu() for key, value in network.state_dict().items()} for network in networks]
     return Trained(list(members), states, summaries, rows, points, variances, time.perf_counter() - started)
 

@@ -17,6 +17,7 @@ import torch
 
 from invest.modelling.checkpoint import LoadedModel
 from invest.modelling.dataset import Arrays
+from invest.modelling.set_layer import date_chunks, date_codes
 from invest.modelling.stacked import HEAD_SITES, DropoutStreams, StackedNetwork
 
 ROWS_PER_PASS = 4096  # rows per deterministic pass; fixed, so Monte Carlo masks never depend on the machine
@@ -30,25 +31,35 @@ def member_outputs(
     mc_samples: int = 0,
     seed: int = 0,
     members: list[int] | None = None,
+    dates: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Each member's prediction on the scaled inputs, dropout off, [N, M] (scaled label units), and with
     ``mc_samples`` >= 2 each member's Monte Carlo variance [N, M]; member ``m`` (``members``, default
-    0, 1, ...) samples with seed ``seed + m`` whatever else runs beside it."""
+    0, 1, ...) samples with seed ``seed + m`` whatever else runs beside it. ``dates`` (each row's
+    snapshot date) are needed by networks with cross-section layers: rows then pass in whole dates."""
     net = StackedNetwork.from_networks(networks).eval()
-    points, variances = [], []
     seeds = [seed + m for m in (members if members is not None else range(len(networks)))]
     streams = DropoutStreams(seeds, net.config.dropout, torch.device("cpu")) if mc_samples >= 2 else None
+    codes = None
+    if net.config.cross_section_layers:
+        if dates is None:
+            raise ValueError("networks with cross_section_layers need each row's date (dates)")
+        codes = date_codes(dates)
+        chunks = date_chunks(codes, ROWS_PER_PASS)
+    else:
+        chunks = [np.arange(begin, min(begin + ROWS_PER_PASS, len(past))) for begin in range(0, len(past), ROWS_PER_PASS)]
+    point = np.zeros((len(past), len(networks)), dtype=np.float32)
+    variance = np.zeros((len(past), len(networks))) if streams is not None else None
     with torch.no_grad():
-        for begin in range(0, len(past), ROWS_PER_PASS):
-            chunk_past = torch.from_numpy(np.ascontiguousarray(past[begin : begin + ROWS_PER_PASS]))  # [B, T, F]
-            chunk_static = torch.from_numpy(np.ascontiguousarray(static[begin : begin + ROWS_PER_PASS]))  # [B, S]
-            summary = net.summarise(net.encode(chunk_past))  # [M, B, 2H]
-            points.append(net.head(summary, chunk_static).T.numpy())  # [B, M]
+        for positions in chunks:
+            chunk_past = torch.from_numpy(np.ascontiguousarray(past[positions]))  # [B, T, F]
+            chunk_static = torch.from_numpy(np.ascontiguousarray(static[positions]))  # [B, S]
+            chunk_codes = None if codes is None else torch.from_numpy(codes[positions])
+            summary = net.cross(net.summarise(net.encode(chunk_past)), chunk_codes)  # [M, B, 2H]
+            point[positions] = net.head(summary, chunk_static).T.numpy()  # [B, M]
             if streams is not None:
-                variances.append(_mc_variance(net, streams, summary, chunk_static, mc_samples))
-    empty = np.zeros((0, len(networks)), dtype=np.float32)
-    point = np.concatenate(points) if points else empty
-    return point, (np.concatenate(variances) if variances else empty) if streams is not None else None
+                variance[positions] = _mc_variance(net, streams, summary, chunk_static, mc_samples)
+    return point, variance
 
 
 def _mc_variance(net: StackedNetwork, streams: DropoutStreams, summary, static, samples: int) -> np.ndarray:
@@ -84,7 +95,8 @@ def predict(loaded: LoadedModel, arrays: Arrays, mc_samples: int = 0, seed: int 
     """``prediction`` (the members' mean, dropout off) and ``members`` [N, M] in target units; with
     ``mc_samples`` > 0 also ``mc_std``, the combined scale above."""
     past, static = loaded.scaler.transform(arrays)
-    points, variances = member_outputs(loaded.networks, past, static, mc_samples if mc_samples >= 2 else 0, seed)
+    samples = mc_samples if mc_samples >= 2 else 0
+    points, variances = member_outputs(loaded.networks, past, static, samples, seed, dates=arrays.dates)
     if mc_samples == 1:  # one sample has no spread: the members' alone
         variances = np.zeros_like(points)
     return combine(points, variances, loaded)

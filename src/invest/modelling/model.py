@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from invest.modelling.set_layer import CrossSectionLayer
+
 if TYPE_CHECKING:
     from invest.params import TrainParams
 
@@ -25,6 +27,7 @@ class ModelConfig:
     attention_heads: int
     dropout: float
     max_seq_len: int = 120
+    cross_section_layers: int = 0
 
     @classmethod
     def from_params(cls, params: TrainParams, temporal_features: int, static_features: int) -> ModelConfig:
@@ -37,6 +40,7 @@ class ModelConfig:
             attention_heads=params.attention_heads,
             dropout=params.dropout,
             max_seq_len=max(params.seq_len, 12),
+            cross_section_layers=params.cross_section_layers,
         )
 
     def to_dict(self) -> dict[str, int | float]:
@@ -62,9 +66,11 @@ class PositionalEncoding(nn.Module):
 class LSTMTransformerNetwork(nn.Module):
     """LSTM over the monthly sequence, a Transformer across its steps, a static branch, a regression head.
 
-    ``forward(past, static)``: ``past`` holds what was observed up to the snapshot,
+    ``forward(past, static, codes)``: ``past`` holds what was observed up to the snapshot,
     ``[B, T, temporal_features]``; ``static`` the point-in-time fundamentals, macro and
-    sector, ``[B, static_features]``. Returns ``[B]`` predictions (scaled target units).
+    sector, ``[B, static_features]``; ``codes`` each row's date (needed only with
+    ``cross_section_layers``: the summaries of a date's stocks then attend to each other,
+    ``set_layer``). Returns ``[B]`` predictions (scaled target units).
     """
 
     def __init__(
@@ -77,6 +83,7 @@ class LSTMTransformerNetwork(nn.Module):
         attention_heads: int,
         dropout: float,
         max_seq_len: int = 120,
+        cross_section_layers: int = 0,
     ) -> None:
         super().__init__()
         self.config = ModelConfig(
@@ -88,6 +95,7 @@ class LSTMTransformerNetwork(nn.Module):
             attention_heads,
             dropout,
             max_seq_len,
+            cross_section_layers,
         )
         self.lstm = nn.LSTM(
             temporal_features,
@@ -125,16 +133,22 @@ class LSTMTransformerNetwork(nn.Module):
             nn.Dropout(dropout),
             nn.Linear(hidden_size, 1),
         )
+        # built last: without it the other layers draw the same initial weights as before it existed
+        self.cross = nn.ModuleList(CrossSectionLayer(2 * hidden_size, attention_heads) for _ in range(cross_section_layers))
 
     @classmethod
     def from_config(cls, config: ModelConfig | dict) -> LSTMTransformerNetwork:
         values = config.to_dict() if isinstance(config, ModelConfig) else dict(config)
         return cls(**values)
 
-    def forward(self, past: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
+    def forward(self, past: torch.Tensor, static: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
         sequence, _ = self.lstm(past)  # [B, T, H]
         attended = self.transformer(self.position(sequence))  # [B, T, H]
-        last = attended[:, -1]  # [B, H]
-        pooled = attended.mean(dim=1)  # [B, H]
+        summary = torch.cat([attended[:, -1], attended.mean(dim=1)], dim=1)  # [B, 2H]: last step, mean of steps
+        if len(self.cross):
+            if codes is None:
+                raise ValueError("a network with cross_section_layers needs each row's date code (codes)")
+            for layer in self.cross:
+                summary = layer(summary, codes)
         context = self.static(static)  # [B, H]
-        return self.head(torch.cat([last, pooled, context], dim=1)).squeeze(-1)  # [B]
+        return self.head(torch.cat([summary, context], dim=1)).squeeze(-1)  # [B]

@@ -6,7 +6,8 @@ through the same fused kernel, one call per member; everything else as batched m
 the member axis), and its dropout masks come from its own generator (``DropoutStreams``), so a member
 trained in a stack draws the same masks, sees the same batches and ends with the same weights as the
 member trained alone (``tests/test_engine.py``). Tensors: ``past`` [M, B, T, F] (or [B, T, F], shared
-by every member), ``static`` [M, B, S] (or [B, S]); output [M, B].
+by every member), ``static`` [M, B, S] (or [B, S]), with ``cross_section_layers`` each row's date
+``codes`` [M, B] (or [B]); output [M, B].
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from invest.modelling.model import LSTMTransformerNetwork, ModelConfig, PositionalEncoding
+from invest.modelling.set_layer import attend
 
 Masks = dict[str, torch.Tensor]  # dropout site -> [M, *shape] (0 or 1 / keep probability)
 
@@ -64,12 +66,17 @@ class StackedNetwork(nn.Module):
 
     # ------------------------------------------------------------------ forward
 
-    def forward(self, past: torch.Tensor, static: torch.Tensor, masks: Masks | None = None) -> torch.Tensor:
-        return self.output(self.penultimate(past, static, masks))
+    def forward(
+        self, past: torch.Tensor, static: torch.Tensor, masks: Masks | None = None, codes: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return self.output(self.penultimate(past, static, masks, codes))
 
-    def penultimate(self, past: torch.Tensor, static: torch.Tensor, masks: Masks | None = None) -> torch.Tensor:
-        """The head's last hidden layer, after its dropout: [M, B, H] (what auxiliary heads read)."""
-        return self.hidden(self.summarise(self.encode(past, masks), masks), static, masks)
+    def penultimate(
+        self, past: torch.Tensor, static: torch.Tensor, masks: Masks | None = None, codes: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The head's last hidden layer, after its dropout: [M, B, H] (what auxiliary heads read). ``codes``:
+        each row's date code, [B] or [M, B] (needed with ``cross_section_layers``)."""
+        return self.hidden(self.cross(self.summarise(self.encode(past, masks), masks), codes), static, masks)
 
     def encode(self, past: torch.Tensor, masks: Masks | None = None) -> torch.Tensor:
         """The LSTM over each member's sequences: [M, B, T, H] (fused kernel, one call per member and layer)."""
@@ -89,10 +96,6 @@ class StackedNetwork(nn.Module):
                 x = x * masks[f"lstm{layer}"]
         return x
 
-    def decode(self, sequence: torch.Tensor, static: torch.Tensor, masks: Masks | None = None) -> torch.Tensor:
-        """Attention across the steps, the static branch and the head: [M, B] predictions."""
-        return self.head(self.summarise(sequence, masks), static, masks)
-
     def summarise(self, sequence: torch.Tensor, masks: Masks | None = None) -> torch.Tensor:
         """The attended sequence's last step and its mean over the steps: [M, B, 2H]."""
         steps = sequence.shape[2]
@@ -100,6 +103,17 @@ class StackedNetwork(nn.Module):
         for layer in range(self.config.transformer_layers):
             x = self._encoder_layer(x, layer, masks)
         return torch.cat([x[:, :, -1], x.mean(dim=2)], dim=-1)  # [M, B, 2H]
+
+    def cross(self, summary: torch.Tensor, codes: torch.Tensor | None) -> torch.Tensor:
+        """The cross-section layers (``set_layer``) on ``summarise``'s [M, B, 2H]; the identity without them."""
+        layers = self.config.cross_section_layers
+        if layers and codes is None:
+            raise ValueError("a network with cross_section_layers needs each row's date code (codes)")
+        for layer in range(layers):
+            names = [f"cross.{layer}.{part}" for part in ("norm.weight", "norm.bias", "in_proj.weight", "in_proj.bias")]
+            names += [f"cross.{layer}.out_proj.weight", f"cross.{layer}.out_proj.bias"]
+            summary = attend(summary, codes, *(self.weight(name) for name in names), heads=self.config.attention_heads)
+        return summary
 
     def head(self, summary: torch.Tensor, static: torch.Tensor, masks: Masks | None = None) -> torch.Tensor:
         """The static branch and the regression head on ``summarise``'s output: [M, B]."""
