@@ -43,6 +43,8 @@ CONFIGS: dict[str, dict[str, object]] = {
     "H": {"ic_loss_weight": 1.0},  # Huber plus the per-date rank-correlation term, batches of whole dates
     "I": {"aux_horizons": ["1m", "3m", "6m"]},  # heads for the shorter horizons train beside the label's
     "J": {"ic_loss_weight": 1.0, "aux_horizons": ["1m", "3m", "6m"]},  # H and I together
+    "K": {"cross_section_layers": 1},  # each stock's summary attends to the other stocks of its date
+    "L": {"ic_loss_weight": 1.0, "aux_horizons": ["1m", "3m", "6m"], "cross_section_layers": 1},  # H, I and K together
     # controls: the network learns from shuffled labels (baselines keep the real ones); should score ~0
     "B-shuffled": {"control": "shuffled_labels"},
     "E-shuffled": {"feature_norm": "cs_rank", "label_transform": "cs_rank", "select_by": "rank_ic", "control": "shuffled_labels"},
