@@ -149,3 +149,14 @@ def test_widths_the_attention_heads_do_not_divide_are_not_searched():
     assert widths(4, 32) == ("choice", (16, 32, 64))
     assert widths(32, 32) == ("choice", (32, 64))
     assert widths(3, 48) is None  # no width fits: params.yaml's own is kept
+
+
+def test_trial_0_scores_params_yamls_own_settings(small_store, tmp_path, capsys):
+    """The line every other trial must beat: the settings the pipeline runs today."""
+    train = {**SMALL_PARAMS["train"], "hidden_size": 16, "aux_horizons": ["1m", "3m", "6m"]}
+    params = from_dict({**SMALL_PARAMS, "train": train})
+    done = tune.main(params, str(small_store), tmp_path / "in", trials=1, folds=1, seed=5)
+    assert done[0].number == 0 and done[0].settings == {name: getattr(params.train, name) for name in done[0].settings}
+    assert "params.yaml's settings: trial 0" in capsys.readouterr().out
+    tune.main(PARAMS, str(small_store), tmp_path / "out", trials=1, folds=1, seed=5)  # hidden_size 8: not searched
+    assert "lie outside the search space" in capsys.readouterr().err

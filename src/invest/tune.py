@@ -144,6 +144,11 @@ def search(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, trials), constant_liar=True)
     study = optuna.create_study(direction="maximize", sampler=sampler)
+    current = current_draw(space, params.train)
+    if current is not None:  # trial 0 scores params.yaml's own settings: the line every other trial must beat
+        study.enqueue_trial(current)
+    else:
+        log("tune: params.yaml's train settings lie outside the search space; no trial scores them")
     done: list[Trial] = []
     while len(done) < trials:
         batch = [study.ask() for _ in range(min(max(pool.n_jobs, 1), trials - len(done)))]
@@ -176,6 +181,19 @@ def search_space(train: TrainParams) -> dict[str, tuple[str, Any]]:
     else:
         del space["hidden_size"]
     return space
+
+
+def current_draw(space: dict[str, tuple[str, Any]], train: TrainParams) -> dict[str, Any] | None:
+    """params.yaml's ``train`` settings as a draw from ``space`` (None if one of them lies outside it)."""
+    draw = {}
+    for name, (kind, bounds) in space.items():
+        value = getattr(train, name)
+        if name == "aux_horizons":
+            value = "none" if not value else "shorter" if value == settings_for({name: "shorter"}, train)[name] else value
+        if (kind == "choice" and value not in bounds) or (kind != "choice" and not bounds[0] <= value <= bounds[1]):
+            return None
+        draw[name] = value
+    return draw
 
 
 def _draw(trial, space: dict[str, tuple[str, Any]]) -> dict[str, Any]:
@@ -283,6 +301,8 @@ def main(params: Params, db_path: str, out_dir: Path, trials: int, folds: int, s
     )  # fmt: skip
     best = write_best(out_dir, done, years, seed)
     ranked = sorted((t for t in done if math.isfinite(t.value)), key=lambda t: -t.value)[:top]
+    if current_draw(search_space(params.train), params.train) is not None:
+        print(f"params.yaml's settings: trial 0, validation rank IC {done[0].value:.4f}")
     print(f"best: trial {best.number}, validation rank IC {best.value:.4f} ({_show(best.settings)})")
     print(f"wrote {out_dir / 'trials.csv'} and {out_dir / 'best.yaml'}; run the best {len(ranked)} through the pipeline:")
     for trial in ranked:
