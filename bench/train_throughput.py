@@ -50,9 +50,10 @@ def ceiling(params, temporal: int, static: int, rows: int, steps: int = 12) -> f
     optimizer = StackAdamW(list(net.stacked), params.learning_rate, params.weight_decay)
     past, stat = torch.randn(members, rows, params.seq_len, temporal), torch.randn(members, rows, static)
     target = torch.randn(members, rows)
+    codes = torch.arange(rows) // 100  # with cross-section layers: dates of 100 stocks
 
     def step() -> None:
-        out = net(past, stat, streams.draw(config, rows, params.seq_len))
+        out = net(past, stat, streams.draw(config, rows, params.seq_len), codes)
         optimizer.zero_grad()
         F.huber_loss(out, target, delta=params.huber_delta, reduction="none").mean(1).sum().backward()
         clip_per_member(list(net.stacked), 1.0)
@@ -87,10 +88,12 @@ def worker(db: Path, threads: int, batch: int, ceiling_rows: int) -> dict:
     trained = int(prepared.masks["train"].sum()) * sum(s["epochs_run"] for s in summaries)
     rows = np.flatnonzero(prepared.masks["val"] | prepared.masks["test"])
     started = time.perf_counter()
-    member_outputs(networks, prepared.past[rows], prepared.static[rows])
+    member_outputs(networks, prepared.past, prepared.static, dates=prepared.arrays.dates, rows=rows)
     point_s = time.perf_counter() - started
     started = time.perf_counter()
-    member_outputs(networks, prepared.past[rows], prepared.static[rows], params.mc_samples, params.seed)
+    member_outputs(
+        networks, prepared.past, prepared.static, params.mc_samples, params.seed, dates=prepared.arrays.dates, rows=rows
+    )
     mc_s = time.perf_counter() - started
     return {
         "batch": batch,

@@ -15,7 +15,8 @@ NUMBER = r"[+-]?\d+\.\d+%?"
 VERDICT = re.compile(
     rf"^(rank IC|MAE|top-book net return a year): "
     rf"((A|B) better \(B − A = {NUMBER}, 95% interval {NUMBER} to {NUMBER}; significant\)"
-    rf"|no significant difference \(B − A = {NUMBER}, 95% interval {NUMBER} to {NUMBER}\)"
+    rf"|no significant difference \(B − A = {NUMBER}, 95% interval {NUMBER} to {NUMBER}"
+    rf"(; these data detect a margin of \d+\.\d+%? or more at 80% power)?\)"
     rf"|no verdict \(undefined on these rows\))$"
 )
 

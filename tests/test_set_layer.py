@@ -15,7 +15,7 @@ from invest.errors import ConfigError
 from invest.modelling import checkpoint
 from invest.modelling.inference import member_outputs
 from invest.modelling.model import LSTMTransformerNetwork
-from invest.modelling.set_layer import date_chunks
+from invest.modelling.set_layer import date_batches, date_chunks
 from invest.modelling.stacked import StackedNetwork
 from invest.params import from_dict
 
@@ -141,3 +141,55 @@ def test_a_model_with_the_layer_trains_saves_loads_and_predicts(tmp_path, small_
 def test_the_number_of_layers_is_checked(layers):
     with pytest.raises(ConfigError, match="train.cross_section_layers"):
         from_dict({"train": {"cross_section_layers": layers}})
+
+
+def test_a_prediction_never_depends_on_which_stocks_of_its_date_have_a_label():
+    """Whether a stock still trades when its label ends is the future: every stock of a date is context."""
+    rng = np.random.default_rng(4)
+    network = _network(6)
+    past, static = _inputs(rng, 60)
+    dates = rng.integers(0, 5, 60).astype("datetime64[D]")
+    everything, _ = member_outputs([network], past, static, dates=dates)
+    labelled = np.flatnonzero(rng.random(60) < 0.7)  # the rest "delisted" before their label ended
+    some, _ = member_outputs([network], past, static, dates=dates, rows=labelled)
+    np.testing.assert_allclose(some, everything[labelled], rtol=0, atol=1e-6)
+
+
+@given(codes=st.lists(st.integers(0, 8), min_size=1, max_size=80), size=st.integers(1, 30), seed=st.integers(0, 99))
+def test_training_batches_hold_whole_dates_in_an_order_from_the_seed(codes, size, seed):
+    codes = np.array(codes, dtype=np.int64)
+    order, bounds = date_batches(codes, seed, 1, size)
+    assert sorted(order.tolist()) == list(range(len(codes))) and bounds[0][0] == 0 and bounds[-1][1] == len(codes)
+    batches = [set(codes[order[begin:end]].tolist()) for begin, end in bounds]
+    assert all(not (a & b) for i, a in enumerate(batches) for b in batches[i + 1 :])  # no date split
+    assert all(end - begin <= size or len(batch) == 1 for (begin, end), batch in zip(bounds, batches, strict=True))
+    again, _ = date_batches(codes, seed, 1, size)
+    assert np.array_equal(order, again)
+
+
+def test_training_sees_every_stock_of_its_dates_but_learns_only_the_labelled(small_store, monkeypatch):
+    from invest.data.panel import load_panel
+    from invest.modelling import engine
+    from invest.modelling.training import prepare
+
+    params = from_dict({**SMALL_PARAMS, "train": {**SMALL_PARAMS["train"], "cross_section_layers": 1, "epochs": 1}}).train
+    data = prepare(load_panel(small_store), params)
+    train = np.flatnonzero(data.masks["train"])
+    data.target[train[::4]] = np.nan  # a quarter of the training rows lose their label (as if delisted)
+    data.masks["train"][train[::4]] = False
+    seen = {}
+
+    def record(net, auxiliary, optimizer, streams, tensors, shards, params, config, bounds=None):
+        seen.update(shards=shards, bounds=bounds, known=tensors["known"].numpy().copy())
+        return np.zeros(len(shards))
+
+    monkeypatch.setattr(engine, "_train_epoch", record)
+    engine.fit_stack(data, params, [0, 1], torch.device("cpu"), verbose=False)
+    rows = seen["shards"][0]
+    assert np.array_equal(seen["shards"][1], rows)  # one order for every member
+    assert sorted(rows.tolist()) == train.tolist()  # the unlabelled rows of training dates are in the batches
+    assert (seen["known"][train[::4]] == 0).all() and (seen["known"][train[1::4]] == 1).all()
+    dates = data.arrays.dates
+    for begin, end in seen["bounds"]:  # each batch holds whole dates
+        in_batch = set(dates[rows[begin:end]].tolist())
+        assert sum(d in in_batch for d in dates[train].tolist()) == end - begin

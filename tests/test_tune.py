@@ -153,7 +153,7 @@ def test_widths_the_attention_heads_do_not_divide_are_not_searched():
 
 def test_trial_0_scores_params_yamls_own_settings(small_store, tmp_path, capsys):
     """The line every other trial must beat: the settings the pipeline runs today."""
-    train = {**SMALL_PARAMS["train"], "hidden_size": 16, "aux_horizons": ["1m", "3m", "6m"]}
+    train = {**SMALL_PARAMS["train"], "hidden_size": 16, "aux_horizons": ["1m", "3m", "6m"], "learning_rate": 0.0012345}
     params = from_dict({**SMALL_PARAMS, "train": train})
     done = tune.main(params, str(small_store), tmp_path / "in", trials=1, folds=1, seed=5)
     assert done[0].number == 0 and done[0].settings == {name: getattr(params.train, name) for name in done[0].settings}

@@ -153,8 +153,9 @@ def score_rows(panel: Panel, a: LoadedModel, b: LoadedModel) -> tuple[pd.DataFra
     predictions = {}
     for slot, loaded in (("A", a), ("B", b)):
         target = loaded.checkpoint["target"]  # each model its own sequence length and scaler
-        arrays = arrays_for(panel, target).subset(rows)
-        predictions[slot] = predict(loaded, arrays)["prediction"]
+        arrays = arrays_for(panel, target)
+        predictions[slot] = predict(loaded, arrays, rows=rows)["prediction"]  # the rest of a date: cross-section context
+        arrays = arrays.subset(rows)
     chosen = snapshots.iloc[np.flatnonzero(rows)]
     horizon = ta["horizon"]
     frame = pd.DataFrame(

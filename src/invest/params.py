@@ -293,6 +293,12 @@ class TrainParams:
         )
         _check(0 <= self.aux_weight <= 100, "train.aux_weight", "0 to 100", self.aux_weight)
         _check(0 <= self.cross_section_layers <= 4, "train.cross_section_layers", "0 (off) to 4", self.cross_section_layers)
+        _check(
+            self.cross_section_layers == 0 or self.nproc == 1,
+            "train.cross_section_layers",
+            "0 with train.nproc > 1 (data-parallel training does not split batches of whole dates yet)",
+            self.cross_section_layers,
+        )
         _check(1 <= self.nproc <= 64, "train.nproc", "1 to 64 data-parallel processes", self.nproc)
         _check(1 <= self.n_jobs <= 1024, "train.n_jobs", "1 to 1024 processes", self.n_jobs)
         _check(2 <= self.mc_samples <= 1000, "train.mc_samples", "2 to 1000 Monte Carlo dropout passes", self.mc_samples)

@@ -78,7 +78,7 @@ def main(
         mc_samples = int((intervals or {}).get("mc_samples") or 0)
     if mc_samples < 0 or mc_samples == 1:
         raise ConfigError(f"--mc-samples {mc_samples}: allowed: 0 (no sampling) or 2 or more")
-    frame, levels = score(loaded, arrays.subset(every), intervals, mc_samples, params.train.seed)
+    frame, levels = score(loaded, arrays, every, intervals, mc_samples, params.train.seed)
     frame.insert(0, "date", dates[every].strftime("%Y-%m-%d"))
     frame.insert(0, "ticker", names[every])
     # where each stock ranks among every stock of its date (100 = the best prediction), before any is picked
@@ -101,17 +101,18 @@ def main(
     return frame
 
 
-def score(loaded, latest, intervals: dict | None, mc_samples: int, seed: int) -> tuple[pd.DataFrame, list[float]]:
-    """Prediction per row; with intervals and >= 2 MC samples also the bounds and confidence."""
+def score(loaded, arrays, rows, intervals: dict | None, mc_samples: int, seed: int) -> tuple[pd.DataFrame, list[float]]:
+    """Prediction per row of ``rows`` (the other rows of their dates are the cross-section's context); with
+    intervals and >= 2 MC samples also the bounds and confidence."""
     if intervals and mc_samples >= 2:
-        scored = predict_with_uncertainty(loaded, latest, intervals, mc_samples, seed=seed)
+        scored = predict_with_uncertainty(loaded, arrays, intervals, mc_samples, seed=seed, rows=rows)
         levels = [float(level) for level in intervals["levels"]]
         keep = ["prediction", "mc_std", *[c for pair in zip(*interval_columns(levels), strict=True) for c in pair]]
         frame = scored[keep].reset_index(drop=True)
         frame["confidence"] = scored["confidence"].to_numpy() if "confidence" in loaded.checkpoint else np.nan
         frame[TOO_UNCERTAIN] = scored[TOO_UNCERTAIN].to_numpy()
         return frame, levels
-    out = predict(loaded, latest, mc_samples=mc_samples, seed=seed)
+    out = predict(loaded, arrays, mc_samples=mc_samples, seed=seed, rows=rows)
     frame = pd.DataFrame({"prediction": out["prediction"]})
     if mc_samples >= 2:
         frame["mc_std"] = out["mc_std"]

@@ -77,9 +77,10 @@ def build_checkpoint(networks: list, panel, prepared: Prepared, params: Params, 
     checkpoint = checkpoint_core(networks, prepared, panel.temporal_features, panel.static_features, schema_version, train)
     checkpoint["metadata"] = meta
     loaded = LoadedModel.from_checkpoint(checkpoint, networks)
-    validation = prepared.arrays.subset(prepared.masks["val"])
     offset = expected_market(prepared.arrays.subset(prepared.masks["train"]), train.target)
-    checkpoint["intervals"] = calibrate_model(loaded, validation, train.interval_levels, train.mc_samples, train.seed, offset)
+    checkpoint["intervals"] = calibrate_model(
+        loaded, prepared.arrays, train.interval_levels, train.mc_samples, train.seed, offset, rows=prepared.masks["val"]
+    )
     checkpoint["confidence"] = {"weights": dict(CONFIDENCE_WEIGHTS), "version": CONFIDENCE_VERSION}
     return checkpoint
 

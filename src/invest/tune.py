@@ -65,10 +65,10 @@ def tuning_years(params: Params, folds: int) -> list[int]:
     return list(range(first - folds + 1, first + 1))
 
 
-def settings_for(draw: dict[str, Any], train: TrainParams) -> dict[str, Any]:
+def settings_for(draw: dict[str, Any], train: TrainParams, exact: bool = False) -> dict[str, Any]:
     """A sampler's draw as ``train.*`` values (``aux_horizons: shorter`` becomes the list it stands for)."""
     # 3 significant digits: the values a command line carries are exactly the ones the trial ran with
-    settings = {key: float(f"{value:.3g}") if isinstance(value, float) else value for key, value in draw.items()}
+    settings = {key: float(f"{value:.3g}") if isinstance(value, float) and not exact else value for key, value in draw.items()}
     if "aux_horizons" in settings:
         shorter = [h for h in ("1m", "3m", "6m", "1y", "2y") if months(h) < train.horizon_months]
         settings["aux_horizons"] = shorter if settings["aux_horizons"] == "shorter" else []
@@ -152,7 +152,10 @@ def search(
     done: list[Trial] = []
     while len(done) < trials:
         batch = [study.ask() for _ in range(min(max(pool.n_jobs, 1), trials - len(done)))]
-        draws = [settings_for(_draw(trial, space), params.train) for trial in batch]
+        # trial 0 runs params.yaml's values as they are (the others are rounded to what a command line carries)
+        draws = [
+            settings_for(_draw(trial, space), params.train, exact=current is not None and trial.number == 0) for trial in batch
+        ]
         results = jobs.run([jobs.Job(score_trial, (db_path, params, draw, years)) for draw in draws], pool)
         for trial, draw, (by_year, seconds, error) in zip(batch, draws, results, strict=True):
             value = float(np.mean(list(by_year.values()))) if by_year else float("nan")
@@ -302,7 +305,8 @@ def main(params: Params, db_path: str, out_dir: Path, trials: int, folds: int, s
     best = write_best(out_dir, done, years, seed)
     ranked = sorted((t for t in done if math.isfinite(t.value)), key=lambda t: -t.value)[:top]
     if current_draw(search_space(params.train), params.train) is not None:
-        print(f"params.yaml's settings: trial 0, validation rank IC {done[0].value:.4f}")
+        value = f"validation rank IC {done[0].value:.4f}" if math.isfinite(done[0].value) else "failed"
+        print(f"params.yaml's settings: trial 0, {value}")
     print(f"best: trial {best.number}, validation rank IC {best.value:.4f} ({_show(best.settings)})")
     print(f"wrote {out_dir / 'trials.csv'} and {out_dir / 'best.yaml'}; run the best {len(ranked)} through the pipeline:")
     for trial in ranked:

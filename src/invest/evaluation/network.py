@@ -18,8 +18,8 @@ def network(fold: Fold) -> Prediction:
     rows and the test rows (a given checkpoint brings its own calibration)."""
     params = fold.params
     if fold.loaded is not None:
-        loaded, test = fold.loaded, fold.arrays.subset(fold.test_rows)
-        scored = predict_with_uncertainty(loaded, test, loaded.checkpoint["intervals"], params.mc_samples, params.seed)
+        loaded, calibration = fold.loaded, fold.loaded.checkpoint["intervals"]
+        scored = predict_with_uncertainty(loaded, fold.arrays, calibration, params.mc_samples, params.seed, fold.test_rows)
     else:
         trained = fold.trained or train_and_score(fold.prepared, params, list(range(params.ensemble_size)), fold.scored_rows)
         scored = _scored(fold, trained)

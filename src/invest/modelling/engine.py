@@ -31,7 +31,7 @@ from invest.modelling import distributed
 from invest.modelling.losses import AuxiliaryHeads, DateRanks, rank_loss
 from invest.modelling.model import LSTMTransformerNetwork, ModelConfig
 from invest.modelling.ranking import mean_rank_ic
-from invest.modelling.set_layer import date_chunks
+from invest.modelling.set_layer import context_rows, date_batches, date_chunks, learn_labelled_only
 from invest.modelling.stacked import DropoutStreams, StackedNetwork
 from invest.params import TrainParams
 
@@ -79,20 +79,27 @@ def fit_stack(
     optimizer = StackAdamW(_weights(net, auxiliary), params.learning_rate, params.weight_decay)
     train_rows, val_rows = np.flatnonzero(prepared.masks["train"]), np.flatnonzero(prepared.masks["val"])
     groups = None
-    if params.ic_loss_weight > 0 or params.cross_section_layers > 0:  # batches hold whole dates (but where cut)
+    if params.ic_loss_weight > 0 or params.cross_section_layers > 0:  # batches hold whole dates
         ranks = DateRanks.of(prepared.arrays.dates, prepared.target, prepared.masks["train"])
         tensors["date"] = torch.as_tensor(ranks.codes, device=device)
         tensors["rank"] = torch.as_tensor(ranks.ranks, device=device)
         tensors["n_dates"] = ranks.n_dates
         groups = ranks.codes[train_rows]
+    if params.cross_section_layers > 0:  # every stock of a training date is context; only labelled ones are learned
+        train_rows, _ = context_rows(ranks.codes, train_rows)
+        learn_labelled_only(tensors, np.isfinite(prepared.target), ranks.codes, ranks.n_dates)
     validation = (val_rows, prepared.target[val_rows], prepared.arrays.dates[val_rows])
     if start is not None:  # the warm start competes as epoch 0
         _judge(runs, net, _score(net, tensors, validation, params), 0, params, float("nan"))
     for epoch in range(1, params.epochs + 1):
         started = time.perf_counter()
         active = [run for run in runs if not run.stopped]
-        orders = [epoch_order(len(train_rows), run.seed, epoch, groups) for run in active]
-        train_loss = _train_epoch(net, auxiliary, optimizer, streams, tensors, [train_rows[o] for o in orders], params, config)
+        if params.cross_section_layers > 0:  # whole dates, one order for every member (one batch size)
+            order, bounds = date_batches(ranks.codes[train_rows], params.seed, epoch, params.batch_size)
+            shards = [train_rows[order]] * len(active)
+        else:
+            shards, bounds = [train_rows[epoch_order(len(train_rows), run.seed, epoch, groups)] for run in active], None
+        train_loss = _train_epoch(net, auxiliary, optimizer, streams, tensors, shards, params, config, bounds)
         scores = _score(net, tensors, validation, params)
         _judge(active, net, scores, epoch, params, train_loss)
         if log is not None and runs[0] in active and distributed.is_main():
@@ -137,26 +144,35 @@ def dropout_seed(seed: int) -> int:
 
 
 def _train_epoch(
-    net, auxiliary, optimizer, streams, tensors, shards: list[np.ndarray], params: TrainParams, config
+    net, auxiliary, optimizer, streams, tensors, shards: list[np.ndarray], params: TrainParams, config, bounds=None
 ) -> np.ndarray:
-    """One pass over every member's shard of the training rows; the mean training loss of each member."""
+    """One pass over every member's shard of the training rows (in batches of ``batch_size``, or ``bounds``:
+    each batch's (begin, end) in the shards); the mean training loss of each member."""
     net.train()
     device, world = tensors["past"].device, distributed.world_size()
     batch = max(1, params.batch_size // world)
     totals = torch.zeros(len(shards), dtype=torch.float64)
     rows = np.stack(shards)  # [M, n]: every member's batch k covers the same positions of its own order
-    for begin in range(0, rows.shape[1], batch):
-        index = torch.as_tensor(rows[:, begin : begin + batch], device=device)  # [M, B]
+    for begin, end in bounds or [(begin, begin + batch) for begin in range(0, rows.shape[1], batch)]:
+        index = torch.as_tensor(rows[:, begin:end], device=device)  # [M, B]
         masks = streams.draw(config, index.shape[1], tensors["past"].shape[1])
         with _autocast(device, params.mixed_precision):
             codes = tensors["date"][index] if "date" in tensors else None
             hidden = net.penultimate(tensors["past"][index], tensors["static"][index], masks, codes)  # [M, B, H]
             prediction = net.output(hidden).float()  # [M, B]
-        losses = F.huber_loss(prediction, tensors["target"][index], delta=params.huber_delta, reduction="none").mean(1)
+        losses = F.huber_loss(prediction, tensors["target"][index], delta=params.huber_delta, reduction="none")
+        if "known" in tensors:
+            known = tensors["known"][index]
+            losses = (losses * known).sum(1) / known.sum(1).clamp(min=1)
+        else:
+            losses = losses.mean(1)
         if auxiliary is not None:
             losses = losses + params.aux_weight * auxiliary.loss(hidden.float(), tensors, index, params.huber_delta)
         if params.ic_loss_weight > 0:
-            ranking = rank_loss(prediction, tensors["rank"][index], tensors["date"][index], tensors["n_dates"])
+            if "rank_date" in tensors:  # the unlabelled rows' cell (n_dates) has no usable ranks
+                ranking = rank_loss(prediction, tensors["rank"][index], tensors["rank_date"][index], tensors["n_dates"] + 1)
+            else:
+                ranking = rank_loss(prediction, tensors["rank"][index], tensors["date"][index], tensors["n_dates"])
             losses = losses + params.ic_loss_weight * ranking
         optimizer.zero_grad()
         losses.sum().backward()
@@ -182,17 +198,20 @@ def predict_rows(net: StackedNetwork, tensors: dict[str, torch.Tensor], rows: np
     """Every member's prediction (scaled label units, dropout off) on ``rows``: [M, n] on the CPU (with
     cross-section layers in passes of whole dates, from ``tensors["date"]``)."""
     net.eval()
-    out = torch.zeros(net.members, len(rows))
-    if net.config.cross_section_layers:
-        chunks = date_chunks(tensors["date"].cpu().numpy()[rows], VALIDATION_BATCH)
+    wanted = None
+    if net.config.cross_section_layers:  # every stock of the date is context, labelled or not
+        codes = tensors["date"].cpu().numpy()
+        rows, wanted = context_rows(codes, rows)
+        chunks = date_chunks(codes[rows], VALIDATION_BATCH)
     else:
         chunks = [np.arange(begin, min(begin + VALIDATION_BATCH, len(rows))) for begin in range(0, len(rows), VALIDATION_BATCH)]
+    out = torch.zeros(net.members, len(rows))
     with torch.no_grad():
         for positions in chunks:
             index = torch.as_tensor(rows[positions], device=tensors["past"].device)
             codes = tensors["date"][index] if "date" in tensors else None
             out[:, positions] = net(tensors["past"][index], tensors["static"][index], None, codes).float().cpu()
-    return out
+    return out if wanted is None else out[:, wanted]
 
 
 def _judge(runs: list[MemberRun], net, scores, epoch: int, params: TrainParams, train_loss) -> None:

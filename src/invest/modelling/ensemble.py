@@ -103,9 +103,8 @@ def train_and_score(
     started = time.perf_counter()
     networks, summaries = fit_members(prepared, params, None, None, members, False, start)
     points, variances = member_outputs(
-        networks, prepared.past[rows], prepared.static[rows], max(params.mc_samples, 2), params.seed, members,
-        prepared.arrays.dates[rows],
-    )  # fmt: skip
+        networks, prepared.past, prepared.static, max(params.mc_samples, 2), params.seed, members, prepared.arrays.dates, rows
+    )
     states = [{key: value.detach().cpu() for key, value in network.state_dict().items()} for network in networks]
     return Trained(list(members), states, summaries, rows, points, variances, time.perf_counter() - started)
 
@@ -136,7 +135,8 @@ def checkpoint_core(
     if params.label_transform != "none":
         validation = prepared.arrays.subset(prepared.masks["val"])
         if val_scores is None:
-            val_scores = predict(LoadedModel.from_checkpoint(core, networks), validation)["prediction"]
+            loaded = LoadedModel.from_checkpoint(core, networks)
+            val_scores = predict(loaded, prepared.arrays, rows=prepared.masks["val"])["prediction"]
         core["label_map"] = map_to_returns(np.asarray(val_scores, dtype=float), validation.target)
     return core
 

@@ -17,7 +17,7 @@ import torch
 
 from invest.modelling.checkpoint import LoadedModel
 from invest.modelling.dataset import Arrays
-from invest.modelling.set_layer import date_chunks, date_codes
+from invest.modelling.set_layer import context_rows, date_chunks, date_codes
 from invest.modelling.stacked import HEAD_SITES, DropoutStreams, StackedNetwork
 
 ROWS_PER_PASS = 4096  # rows per deterministic pass; fixed, so Monte Carlo masks never depend on the machine
@@ -32,33 +32,42 @@ def member_outputs(
     seed: int = 0,
     members: list[int] | None = None,
     dates: np.ndarray | None = None,
+    rows: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Each member's prediction on the scaled inputs, dropout off, [N, M] (scaled label units), and with
     ``mc_samples`` >= 2 each member's Monte Carlo variance [N, M]; member ``m`` (``members``, default
     0, 1, ...) samples with seed ``seed + m`` whatever else runs beside it. ``dates`` (each row's
-    snapshot date) are needed by networks with cross-section layers: rows then pass in whole dates."""
+    snapshot date) are needed by networks with cross-section layers: rows then pass in whole dates, every
+    row of a date the context of the others. ``rows``: the rows wanted (default all), [len(rows), M]."""
     net = StackedNetwork.from_networks(networks).eval()
     seeds = [seed + m for m in (members if members is not None else range(len(networks)))]
     streams = DropoutStreams(seeds, net.config.dropout, torch.device("cpu")) if mc_samples >= 2 else None
-    codes = None
+    rows = np.arange(len(past)) if rows is None else np.asarray(rows)
+    rows = np.flatnonzero(rows) if rows.dtype == bool else rows
+    codes, wanted = None, None
     if net.config.cross_section_layers:
         if dates is None:
             raise ValueError("networks with cross_section_layers need each row's date (dates)")
         codes = date_codes(dates)
-        chunks = date_chunks(codes, ROWS_PER_PASS)
+        rows, wanted = context_rows(codes, rows)
+        chunks = [rows[positions] for positions in date_chunks(codes[rows], ROWS_PER_PASS)]
     else:
-        chunks = [np.arange(begin, min(begin + ROWS_PER_PASS, len(past))) for begin in range(0, len(past), ROWS_PER_PASS)]
-    point = np.zeros((len(past), len(networks)), dtype=np.float32)
-    variance = np.zeros((len(past), len(networks))) if streams is not None else None
+        chunks = [rows[begin : begin + ROWS_PER_PASS] for begin in range(0, len(rows), ROWS_PER_PASS)]
+    slot = np.empty(len(past), dtype=np.int64)
+    slot[rows] = np.arange(len(rows))
+    point = np.zeros((len(rows), len(networks)), dtype=np.float32)
+    variance = np.zeros((len(rows), len(networks))) if streams is not None else None
     with torch.no_grad():
-        for positions in chunks:
-            chunk_past = torch.from_numpy(np.ascontiguousarray(past[positions]))  # [B, T, F]
-            chunk_static = torch.from_numpy(np.ascontiguousarray(static[positions]))  # [B, S]
-            chunk_codes = None if codes is None else torch.from_numpy(codes[positions])
+        for chunk in chunks:
+            chunk_past = torch.from_numpy(np.ascontiguousarray(past[chunk]))  # [B, T, F]
+            chunk_static = torch.from_numpy(np.ascontiguousarray(static[chunk]))  # [B, S]
+            chunk_codes = None if codes is None else torch.from_numpy(codes[chunk])
             summary = net.cross(net.summarise(net.encode(chunk_past)), chunk_codes)  # [M, B, 2H]
-            point[positions] = net.head(summary, chunk_static).T.numpy()  # [B, M]
+            point[slot[chunk]] = net.head(summary, chunk_static).T.numpy()  # [B, M]
             if streams is not None:
-                variance[positions] = _mc_variance(net, streams, summary, chunk_static, mc_samples)
+                variance[slot[chunk]] = _mc_variance(net, streams, summary, chunk_static, mc_samples)
+    if wanted is not None:
+        point, variance = point[wanted], None if variance is None else variance[wanted]
     return point, variance
 
 
@@ -91,12 +100,21 @@ def combine(points: np.ndarray, variances: np.ndarray | None, loaded: LoadedMode
     return out
 
 
-def predict(loaded: LoadedModel, arrays: Arrays, mc_samples: int = 0, seed: int = 0) -> dict[str, np.ndarray]:
+def predict(
+    loaded: LoadedModel, arrays: Arrays, mc_samples: int = 0, seed: int = 0, rows: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """``prediction`` (the members' mean, dropout off) and ``members`` [N, M] in target units; with
-    ``mc_samples`` > 0 also ``mc_std``, the combined scale above."""
+    ``mc_samples`` > 0 also ``mc_std``, the combined scale above. ``rows`` (indices or a mask): predict
+    only those rows of ``arrays``; the other rows of their dates are the cross-section layers' context."""
+    wanted = None
+    if rows is not None:
+        rows = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
+        if loaded.networks[0].config.cross_section_layers:
+            rows, wanted = context_rows(date_codes(arrays.dates), rows)
+        arrays = arrays.subset(rows)
     past, static = loaded.scaler.transform(arrays)
     samples = mc_samples if mc_samples >= 2 else 0
-    points, variances = member_outputs(loaded.networks, past, static, samples, seed, dates=arrays.dates)
+    points, variances = member_outputs(loaded.networks, past, static, samples, seed, dates=arrays.dates, rows=wanted)
     if mc_samples == 1:  # one sample has no spread: the members' alone
         variances = np.zeros_like(points)
     return combine(points, variances, loaded)

@@ -6,6 +6,10 @@ attention runs only over the rows that share its date code (a padded [dates, sto
 key mask, one member at a time so a member's result never depends on the stack it is in). The
 output projection starts at zero, so a new layer is the identity and the network starts as the one
 without it. Rows are [M, B, D] with codes [M, B] (each member's own batch) or [B].
+
+A date's context is every stock with a snapshot on it, labelled or not (``context_rows``): whether a
+stock still trades when its label ends is not known on the date. Training batches hold whole dates
+(``date_batches``), so a stock attends in training to the same set as in prediction.
 """
 
 from __future__ import annotations
@@ -75,6 +79,44 @@ def _within_dates(qkv: torch.Tensor, codes: torch.Tensor, heads: int) -> torch.T
 def date_codes(dates: np.ndarray) -> np.ndarray:
     """Each row's date as an int64 code (equal dates, equal codes)."""
     return np.unique(dates, return_inverse=True)[1].reshape(-1).astype(np.int64)
+
+
+def context_rows(codes: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every row that shares a date with one of ``rows`` (sorted; labelled or not: which stocks survive
+    to have a label is the future), and where each of ``rows`` sits among them."""
+    pool = np.flatnonzero(np.isin(codes, np.unique(codes[rows])))
+    return pool, np.searchsorted(pool, rows)
+
+
+def date_batches(codes: np.ndarray, seed: int, epoch: int, batch_size: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """An epoch's order of the positions of ``codes`` in batches of whole dates: the dates in a random
+    order (from ``seed`` and ``epoch``; every member shares it, so the members' batches have one size),
+    the rows of a date together, consecutive dates in one batch while they fit in ``batch_size`` rows
+    (a larger date alone). Returns the order and each batch's (begin, end) in it."""
+    generator = np.random.default_rng([seed, epoch, 0x5E7])
+    uniques, group = np.unique(codes, return_inverse=True)
+    position = generator.permutation(len(uniques))
+    order = np.argsort(position[group], kind="stable")
+    sizes = np.bincount(position[group], minlength=len(uniques))  # rows of each date, in the epoch's date order
+    bounds, begin, filled = [], 0, 0
+    for size in sizes:
+        if filled and filled + size > batch_size:
+            bounds.append((begin, begin + filled))
+            begin, filled = begin + filled, 0
+        filled += size
+    if filled:
+        bounds.append((begin, begin + filled))
+    return order, bounds
+
+
+def learn_labelled_only(tensors: dict, known: np.ndarray, codes: np.ndarray, n_dates: int) -> None:
+    """Training tensors in which rows without a label are context alone: weight 0 in the Huber loss
+    (``known``), a rank-term cell of their own (``rank_date`` = n_dates, never usable), no auxiliary labels."""
+    device = tensors["target"].device
+    tensors["known"] = torch.as_tensor(known.astype(np.float32), device=device)
+    tensors["rank_date"] = torch.as_tensor(np.where(known, codes, n_dates), device=device)
+    if "aux_known" in tensors:
+        tensors["aux_known"] = tensors["aux_known"] * tensors["known"].unsqueeze(1)
 
 
 def date_chunks(codes: np.ndarray, rows_per_chunk: int) -> list[np.ndarray]:

@@ -137,10 +137,18 @@ def expected_market(arrays: Arrays, kind: str) -> float:
 
 
 def calibrate_model(
-    loaded: LoadedModel, arrays: Arrays, levels: list[float], mc_samples: int, seed: int = 0, offset: float = 0.0
+    loaded: LoadedModel,
+    arrays: Arrays,
+    levels: list[float],
+    mc_samples: int,
+    seed: int = 0,
+    offset: float = 0.0,
+    rows: np.ndarray | None = None,
 ) -> dict:
-    """Conformal calibration of ``loaded`` on the labelled rows of ``arrays`` (an embargoed block)."""
-    return calibration_of(predict(loaded, arrays, mc_samples=max(mc_samples, 2), seed=seed), arrays, levels, mc_samples, offset)
+    """Conformal calibration of ``loaded`` on the labelled rows of ``arrays`` (an embargoed block), or of
+    its ``rows`` (a mask; the other rows of their dates are context: ``inference.predict``)."""
+    out = predict(loaded, arrays, mc_samples=max(mc_samples, 2), seed=seed, rows=rows)
+    return calibration_of(out, arrays if rows is None else arrays.subset(rows), levels, mc_samples, offset)
 
 
 def calibration_of(out: dict[str, np.ndarray], arrays: Arrays, levels: list[float], mc_samples: int, offset: float) -> dict:
@@ -194,10 +202,12 @@ def _z(level: float) -> float:
 
 
 def predict_with_uncertainty(
-    loaded: LoadedModel, arrays: Arrays, calibration: dict, mc_samples: int, seed: int = 0
+    loaded: LoadedModel, arrays: Arrays, calibration: dict, mc_samples: int, seed: int = 0, rows: np.ndarray | None = None
 ) -> pd.DataFrame:
-    """Per row: prediction, MC-dropout std, calibrated and raw MC intervals, confidence and its inputs."""
-    return uncertainty_frame(predict(loaded, arrays, mc_samples=max(mc_samples, 2), seed=seed), loaded, arrays, calibration)
+    """Per row (of ``rows``, if given: ``inference.predict``): prediction, MC-dropout std, calibrated and
+    raw MC intervals, confidence and its inputs."""
+    out = predict(loaded, arrays, mc_samples=max(mc_samples, 2), seed=seed, rows=rows)
+    return uncertainty_frame(out, loaded, arrays if rows is None else arrays.subset(rows), calibration)
 
 
 def uncertainty_frame(out: dict[str, np.ndarray], loaded: LoadedModel, arrays: Arrays, calibration: dict) -> pd.DataFrame:
