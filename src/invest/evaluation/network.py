@@ -34,7 +34,7 @@ def _scored(fold: Fold, trained: Trained):
     val_positions = fold.val[trained.rows]
     test_positions = fold.test_rows[trained.rows]
     scores = None
-    if params.label_transform != "none":
+    if params.label_transform != "none" or params.point_map == "median":
         points = trained.points[val_positions]
         scores = sum(prepared.scaler.unscale_target(points[:, m]) for m in range(points.shape[1])) / points.shape[1]
     core = checkpoint_core(

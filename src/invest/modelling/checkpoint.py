@@ -8,7 +8,8 @@ A checkpoint is a ``torch.save``d dict of plain values (loadable with
   state_dicts                 the weights of each ensemble member (trained with seeds seed, seed+1, ...)
   model_config                LSTMTransformerNetwork keyword arguments (every member has this shape)
   label_map                   scores -> returns (intercept, slope) when the network learned a
-                              cross-sectional label, else null
+                              cross-sectional label (OLS) or with train.point_map: median (least
+                              absolute deviations), else null
   temporal_features           ordered names of the per-step inputs (incl. the step mask)
   static_features             ordered names of the static inputs
   feature_schema              store schema version and a hash of the ordered names

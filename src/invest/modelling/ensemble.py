@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from invest.modelling.checkpoint import LoadedModel, assemble, target_spec
-from invest.modelling.cross_section import map_to_returns
+from invest.modelling.cross_section import map_by_median, map_to_returns
 from invest.modelling.dataset import Arrays
 from invest.modelling.engine import fit_stack
 from invest.modelling.inference import member_outputs, predict
@@ -132,12 +132,13 @@ def checkpoint_core(
     the members' mean score on the validation rows when already known."""
     networks = [network.cpu() for network in networks]
     core = assemble(networks, prepared.scaler, prepared.split, temporal, static, schema_version, target_spec(params))
-    if params.label_transform != "none":
+    if params.label_transform != "none" or params.point_map == "median":
         validation = prepared.arrays.subset(prepared.masks["val"])
         if val_scores is None:
             loaded = LoadedModel.from_checkpoint(core, networks)
             val_scores = predict(loaded, prepared.arrays, rows=prepared.masks["val"])["prediction"]
-        core["label_map"] = map_to_returns(np.asarray(val_scores, dtype=float), validation.target)
+        fit = map_by_median if params.point_map == "median" else map_to_returns
+        core["label_map"] = fit(np.asarray(val_scores, dtype=float), validation.target)
     return core
 
 
