@@ -45,6 +45,7 @@ CONFIGS: dict[str, dict[str, object]] = {
     "J": {"ic_loss_weight": 1.0, "aux_horizons": ["1m", "3m", "6m"]},  # H and I together
     "K": {"cross_section_layers": 1},  # each stock's summary attends to the other stocks of its date
     "L": {"ic_loss_weight": 1.0, "aux_horizons": ["1m", "3m", "6m"], "cross_section_layers": 1},  # H, I and K together
+    "M": {"point_map": "median"},  # the point forecast mapped by the validation block's least-absolute-deviations line
     # controls: the network learns from shuffled labels (baselines keep the real ones); should score ~0
     "B-shuffled": {"control": "shuffled_labels"},
     "E-shuffled": {"feature_norm": "cs_rank", "label_transform": "cs_rank", "select_by": "rank_ic", "control": "shuffled_labels"},
