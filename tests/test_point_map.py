@@ -52,7 +52,7 @@ def test_unlabelled_rows_and_constant_scores_are_handled():
 
 def test_a_model_with_the_median_map_keeps_its_ranking_and_lowers_validation_mae(tmp_path, small_store, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    params = from_dict({**SMALL_PARAMS, "train": {**SMALL_PARAMS["train"], "point_map": "median"}})
+    params = from_dict(SMALL_PARAMS)  # the default
     loaded = checkpoint.load_model(run_train(params, small_store, tmp_path / "model.pt"))
     mapping = loaded.label_map
     assert mapping is not None and mapping["slope"] > 0
@@ -63,6 +63,12 @@ def test_a_model_with_the_median_map_keeps_its_ranking_and_lowers_validation_mae
     assert np.array_equal(np.argsort(mapped, kind="stable"), np.argsort(raw, kind="stable"))
     known = np.isfinite(validation.target)
     assert np.abs(validation.target - mapped)[known].mean() <= np.abs(validation.target - raw)[known].mean() + 1e-9
+
+
+def test_without_the_map_a_network_that_learns_returns_predicts_them_as_they_are(tmp_path, small_store, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    params = from_dict({**SMALL_PARAMS, "train": {**SMALL_PARAMS["train"], "point_map": "none"}})
+    assert checkpoint.load_model(run_train(params, small_store, tmp_path / "model.pt")).label_map is None
 
 
 def test_an_unknown_point_map_is_one_clear_error():

@@ -243,7 +243,7 @@ class TrainParams:
     feature_norm: Literal["robust", "cs_rank", "cs_zscore"] = "robust"
     label_transform: Literal["none", "cs_rank", "cs_zscore"] = "none"
     select_by: Literal["loss", "rank_ic"] = "loss"
-    point_map: Literal["none", "median"] = "none"
+    point_map: Literal["none", "median"] = "median"
 
     @property
     def horizon_months(self) -> int:
