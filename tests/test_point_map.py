@@ -74,3 +74,18 @@ def test_without_the_map_a_network_that_learns_returns_predicts_them_as_they_are
 def test_an_unknown_point_map_is_one_clear_error():
     with pytest.raises(ConfigError, match="train.point_map"):
         from_dict({"train": {"point_map": "mean"}})
+
+
+def test_a_map_with_a_tiny_slope_keeps_every_ranking():
+    """A network with little validated skill gets a slope near the floor: its ranking must not round into ties."""
+    from types import SimpleNamespace
+
+    from invest.modelling.inference import combine
+
+    points = np.random.default_rng(1).normal(size=(500, 2)).astype(np.float32) * 0.1
+    scaler = SimpleNamespace(unscale_target=lambda scaled: scaled * 0.3 + 0.01, target_scale=0.3)
+    loaded = SimpleNamespace(scaler=scaler, label_map={"intercept": 0.05, "slope": 1e-6})
+    mapped = combine(points, None, loaded)["prediction"]
+    raw = points.astype(np.float64).mean(axis=1)
+    assert len(np.unique(mapped)) == len(np.unique(raw))
+    assert np.array_equal(np.argsort(mapped, kind="stable"), np.argsort(raw, kind="stable"))

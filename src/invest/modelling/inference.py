@@ -90,7 +90,8 @@ def combine(points: np.ndarray, variances: np.ndarray | None, loaded: LoadedMode
     """Members' outputs (scaled) -> ``prediction`` (their mean), ``members`` [N, M] and, with variances,
     ``mc_std`` (the combined scale), all in returns."""
     scaler = loaded.scaler
-    members = np.stack([scaler.unscale_target(points[:, m]) for m in range(points.shape[1])], axis=1)  # [N, M]
+    # float64: a map with a small slope (a network with little validated skill) must not round rankings into ties
+    members = np.stack([scaler.unscale_target(points[:, m].astype(np.float64)) for m in range(points.shape[1])], axis=1)
     slope, intercept = _label_map(loaded)
     out = {"prediction": intercept + slope * members.mean(axis=1), "members": intercept + slope * members}
     if variances is not None:
