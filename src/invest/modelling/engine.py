@@ -8,7 +8,8 @@ member ``patience`` epochs past its best leaves the stack while the others go on
 plus ``train.ic_loss_weight`` times the per-date rank-correlation term of ``losses.rank_loss``, whose
 batches then hold whole dates: see ``epoch_order``; plus ``train.aux_weight`` times the Huber loss of
 ``AuxiliaryHeads`` on the labels at ``train.aux_horizons``, which only train; with ``train.cross_section_layers``
-batches hold whole dates as well, but where a batch boundary cuts one, and validation passes whole dates) and gradient clipping at norm
+batches are whole dates in one order every member shares, with the dates' unlabelled rows as context:
+``set_layer``) and gradient clipping at norm
 1 act on each member alone (``StackAdamW``, ``clip_per_member``), so a
 member trained in a stack ends as it would alone (``tests/test_engine.py``). Under torchrun each rank
 takes its shard of every member's batches and the gradients are averaged over ranks, as DDP does.
