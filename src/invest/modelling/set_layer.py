@@ -33,8 +33,15 @@ class CrossSectionLayer(nn.Module):
         nn.init.zeros_(self.out_proj.bias)
 
     def forward(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-        weights = [p.unsqueeze(0) for p in self.parameters()]  # norm w, b; in w, b; out w, b
-        return attend(x.unsqueeze(0), codes, *weights, heads=self.heads).squeeze(0)
+        parts = (
+            self.norm.weight,
+            self.norm.bias,
+            self.in_proj.weight,
+            self.in_proj.bias,
+            self.out_proj.weight,
+            self.out_proj.bias,
+        )
+        return attend(x.unsqueeze(0), codes, *(p.unsqueeze(0) for p in parts), heads=self.heads).squeeze(0)
 
 
 def attend(
