@@ -1,6 +1,6 @@
 """How much of the oracle's rank IC the features can reach at all, on simulated markets.
 
-Usage (run by hand; about 1-2 minutes per market on 2 cores, plus 2-4 with --with-model):
+Usage (run by hand; about 30 s per market on an idle 2-core machine, plus 2-4 min with --with-model):
     python bench/oracle_ceiling.py [--data-seeds 42 7 11] [--workdir DIR] [--with-model]
 
 The oracle ranks by the planted expected return, which no feature contains: the model sees it only
@@ -38,12 +38,11 @@ from model_configs import build_store
 sys.path.insert(0, str(REPO / "src"))
 
 from invest.data.panel import Panel, load_panel  # noqa: E402
+from invest.evaluation import MODEL, ORACLE  # noqa: E402
 from invest.modelling.dataset import Arrays, load_arrays  # noqa: E402
 from invest.modelling.ranking import rank_ic_by_date  # noqa: E402
 from invest.modelling.training import configure_runtime  # noqa: E402
 from invest.params import Params, from_dict  # noqa: E402
-
-ORACLE = "oracle"
 
 
 def ceiling_inputs(arrays: Arrays) -> np.ndarray:
@@ -90,7 +89,7 @@ def model_frame(panel: Panel, params: Params) -> pd.DataFrame:
     from invest.evaluation import walk_forward
 
     with contextlib.redirect_stderr(io.StringIO()):
-        return walk_forward.walk_forward(panel, params)[["ticker", "date", "model"]]
+        return walk_forward.walk_forward(panel, params)[["ticker", "date", MODEL]]
 
 
 def main() -> None:
@@ -112,7 +111,7 @@ def main() -> None:
         if args.with_model:
             frame = frame.merge(model_frame(panel, params), on=["ticker", "date"], how="left")
         oracle_ic = float(rank_ic_by_date(frame, ORACLE, "target").mean())
-        for name in ["ceiling", "model"] if args.with_model else ["ceiling"]:
+        for name in ["ceiling", MODEL] if args.with_model else ["ceiling"]:
             ic = float(rank_ic_by_date(frame, name, "target").mean())
             rows_out.append(
                 [data_seed, name, f"{ic:.3f}", f"{oracle_ic:.3f}", f"{ic / oracle_ic:.3f}", f"{recovers(frame, name):.3f}",
