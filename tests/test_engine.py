@@ -11,6 +11,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from invest.data.panel import load_panel
 from invest.modelling.engine import MemberRun, StackAdamW, _judge, clip_per_member, epoch_order, fit_stack
+from invest.modelling.ensemble import perturbation_seed, shrink_and_perturb
 from invest.modelling.inference import member_outputs
 from invest.modelling.model import LSTMTransformerNetwork, ModelConfig
 from invest.modelling.stacked import DropoutStreams, StackedNetwork, mask_shapes
@@ -105,6 +106,28 @@ def test_a_warm_start_is_epoch_0_and_stays_when_no_epoch_beats_it(prepared):
     if warm[0]["best_epoch"] == 0:
         assert _same(again[0], trained[0])
     assert warm[0]["epochs_run"] == min(warm[0]["best_epoch"] + params.patience, params.epochs)
+
+
+def test_a_warm_start_is_shrunk_toward_a_fresh_draw_of_each_members_own(prepared):
+    """evaluate.warm_start_shrink: keep x the trained weights + (1 - keep) x a new initialisation, per member,
+    the same draw every time; keep 1 leaves the weights as they are."""
+    data, params = prepared
+    trained, _ = fit_stack(data, params, [0, 1], CPU, verbose=False)
+    states = [network.state_dict() for network in trained]
+    config = trained[0].config
+    seeds = [params.seed, params.seed + 1]
+    assert shrink_and_perturb(states, config, seeds, 1.0) is states
+    shrunk = shrink_and_perturb(states, config, seeds, 0.25)
+    assert all(
+        torch.equal(a[k], b[k]) for a, b in zip(shrunk, shrink_and_perturb(states, config, seeds, 0.25), strict=True) for k in a
+    )
+    for m, seed in enumerate(seeds):
+        torch.manual_seed(perturbation_seed(seed))
+        fresh = LSTMTransformerNetwork.from_config(config).state_dict()
+        first = StackedNetwork.initialised(config, [seed]).member_state(0)
+        for name, value in states[m].items():
+            torch.testing.assert_close(shrunk[m][name], 0.25 * value + 0.75 * fresh[name], rtol=0, atol=1e-6)
+        assert not torch.equal(fresh["lstm.weight_ih_l0"], first["lstm.weight_ih_l0"])  # not its first initialisation
 
 
 @pytest.mark.parametrize(("lstm_layers", "transformer_layers"), [(1, 1), (2, 2), (1, 0)])

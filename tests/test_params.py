@@ -38,6 +38,8 @@ def test_defaults_are_valid():
         ({"data": {"as_of": "yesterday"}}, "data.as_of = 'yesterday' is not a date"),
         ({"evaluate": {"test_years": []}}, "evaluate.test_years"),
         ({"evaluate": {"test_years": [2020, 2019]}}, "evaluate.test_years"),
+        ({"evaluate": {"warm_start_shrink": 0}}, "evaluate.warm_start_shrink = 0.0 is out of range"),
+        ({"evaluate": {"warm_start_shrink": 1.5}}, "evaluate.warm_start_shrink = 1.5 is out of range"),
         ([1, 2], "must be a mapping of sections"),
     ],
 )

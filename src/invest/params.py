@@ -324,6 +324,7 @@ class EvaluateParams:
     n_buckets: int = 10
     n_jobs: int = 2
     warm_start: bool = False
+    warm_start_shrink: float = 0.5
     backend: Literal["local", "ray"] = "local"
     ray_address: str = "auto"
     top_k: int | None = None
@@ -346,6 +347,12 @@ class EvaluateParams:
         _check(self.block_months >= 1, "evaluate.block_months", "1 or more", self.block_months)
         _check(2 <= self.n_buckets <= 100, "evaluate.n_buckets", "2 to 100", self.n_buckets)
         _check(1 <= self.n_jobs <= 1024, "evaluate.n_jobs", "1 to 1024 parallel jobs", self.n_jobs)
+        _check(
+            0 < self.warm_start_shrink <= 1,
+            "evaluate.warm_start_shrink",
+            "more than 0 and at most 1 (the share of the previous year's weights kept)",
+            self.warm_start_shrink,
+        )
         _check(bool(self.ray_address.strip()), "evaluate.ray_address", "auto, or host:port of a Ray cluster", self.ray_address)
         _check(
             self.top_k is None or self.top_k >= 1, "evaluate.top_k", "an integer >= 1, or null to use top_quantile", self.top_k

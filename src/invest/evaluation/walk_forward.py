@@ -80,7 +80,7 @@ def train_folds(folds: list[predictors.Fold], settings: EvaluateParams, inputs: 
     light = [fold.detached() for fold in folds]
     chunks = chunks_for(folds[0].params.ensemble_size, len(folds), settings, folds[0].params.num_threads)
     if settings.warm_start:
-        network_jobs = [Job(fit_chunk_through_years, (jobs.SHARED, light, chunk)) for chunk in chunks]
+        network_jobs = [Job(fit_chunk_through_years, (jobs.SHARED, light, chunk, settings.warm_start_shrink)) for chunk in chunks]
     else:  # the largest folds first, so the pool's last jobs are short ones
         order = sorted(range(len(folds)), key=lambda i: -int(folds[i].train.sum()))
         network_jobs = [Job(fit_chunk, (jobs.SHARED, light[i], chunk)) for i in order for chunk in chunks]
@@ -129,10 +129,10 @@ def fit_chunk(inputs: Arrays, fold: predictors.Fold, members: list[int]) -> Trai
     return train_and_score(fold.prepared.attached(inputs), fold.params, members, fold.scored_rows)
 
 
-def fit_chunk_through_years(inputs: Arrays, folds: list[predictors.Fold], members: list[int]) -> list[Trained]:
+def fit_chunk_through_years(inputs: Arrays, folds: list[predictors.Fold], members: list[int], shrink: float) -> list[Trained]:
     """A job under ``evaluate.warm_start``: ``members`` through every test year in order."""
     prepared = [fold.prepared.attached(inputs) for fold in folds]
-    return train_through_years(prepared, folds[0].params, members, [fold.scored_rows for fold in folds])
+    return train_through_years(prepared, folds[0].params, members, [fold.scored_rows for fold in folds], shrink)
 
 
 def _report(fold: predictors.Fold) -> None:

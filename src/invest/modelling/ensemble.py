@@ -22,7 +22,8 @@ from invest.modelling.cross_section import map_by_median, map_to_returns
 from invest.modelling.dataset import Arrays
 from invest.modelling.engine import fit_stack
 from invest.modelling.inference import member_outputs, predict
-from invest.modelling.model import LSTMTransformerNetwork
+from invest.modelling.model import LSTMTransformerNetwork, ModelConfig
+from invest.modelling.stacked import StackedNetwork
 from invest.modelling.training import Prepared, configure_runtime
 from invest.params import TrainParams
 
@@ -109,13 +110,35 @@ def train_and_score(
     return Trained(list(members), states, summaries, rows, points, variances, time.perf_counter() - started)
 
 
-def train_through_years(folds: list[Prepared], params: TrainParams, members: list[int], rows: list[np.ndarray]) -> list[Trained]:
-    """Warm start (``evaluate.warm_start``): each test year's members start from the previous year's weights."""
+def train_through_years(
+    folds: list[Prepared], params: TrainParams, members: list[int], rows: list[np.ndarray], shrink: float = 1.0
+) -> list[Trained]:
+    """Warm start (``evaluate.warm_start``): each test year's members start from the previous year's weights,
+    shrunk toward a fresh initialisation (``shrink_and_perturb``)."""
     out, start = [], None
     for prepared, scored in zip(folds, rows, strict=True):
         out.append(train_and_score(prepared, params, members, scored, start))
-        start = out[-1].states
+        config = ModelConfig.from_params(params, prepared.past.shape[-1], prepared.static.shape[-1])
+        start = shrink_and_perturb(out[-1].states, config, [params.seed + m for m in members], shrink)
     return out
+
+
+def shrink_and_perturb(states: list[dict], config: ModelConfig, seeds: list[int], keep: float) -> list[dict]:
+    """``keep`` x each member's weights + (1 - keep) x a fresh initialisation of its own (Ash & Adams, 2020:
+    a network warm-started as it is generalises worse than one trained from scratch; shrinking it toward a
+    new draw restores that and keeps most of what it learnt). ``keep`` 1: the weights as they are."""
+    if keep >= 1:
+        return states
+    fresh = StackedNetwork.initialised(config, [perturbation_seed(seed) for seed in seeds])
+    return [
+        {name: keep * value + (1 - keep) * draw[name] if value.is_floating_point() else value for name, value in state.items()}
+        for state, draw in zip(states, (fresh.member_state(m) for m in range(len(seeds))), strict=True)
+    ]
+
+
+def perturbation_seed(seed: int) -> int:
+    """The seed of a member's fresh draw for ``shrink_and_perturb``: derived from its seed, apart from its first initialisation."""
+    return int(np.random.SeedSequence([seed, 0x5A1]).generate_state(1, dtype=np.uint32)[0])
 
 
 def checkpoint_core(
