@@ -124,9 +124,9 @@ def train_through_years(
 
 
 def shrink_and_perturb(states: list[dict], config: ModelConfig, seeds: list[int], keep: float) -> list[dict]:
-    """``keep`` x each member's weights + (1 - keep) x a fresh initialisation of its own (Ash & Adams, 2020:
-    a network warm-started as it is generalises worse than one trained from scratch; shrinking it toward a
-    new draw restores that and keeps most of what it learnt). ``keep`` 1: the weights as they are."""
+    """``keep`` x each member's weights + (1 - keep) x a fresh initialisation of its own. Ash & Adams (2020) report
+    that a network warm-started as it is generalises worse than one trained from scratch and that shrinking it
+    and adding noise closes the gap; what it did here is in docs/benchmarks.md. ``keep`` 1: the weights as they are."""
     if keep >= 1:
         return states
     fresh = StackedNetwork.initialised(config, [perturbation_seed(seed) for seed in seeds])
