@@ -115,11 +115,13 @@ def train_through_years(
 ) -> list[Trained]:
     """Warm start (``evaluate.warm_start``): each test year's members start from the previous year's weights,
     shrunk toward a fresh initialisation (``shrink_and_perturb``)."""
-    out, start = [], None
+    out: list[Trained] = []
     for prepared, scored in zip(folds, rows, strict=True):
+        start = None
+        if out:  # from the second year on: the last year's weights, shrunk
+            config = ModelConfig.from_params(params, prepared.past.shape[-1], prepared.static.shape[-1])
+            start = shrink_and_perturb(out[-1].states, config, [params.seed + m for m in members], shrink)
         out.append(train_and_score(prepared, params, members, scored, start))
-        config = ModelConfig.from_params(params, prepared.past.shape[-1], prepared.static.shape[-1])
-        start = shrink_and_perturb(out[-1].states, config, [params.seed + m for m in members], shrink)
     return out
 
 
