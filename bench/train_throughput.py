@@ -1,6 +1,6 @@
 """Training throughput on the CPU: what the hardware allows against what training gets.
 
-    python bench/train_throughput.py [--db data/stock_data.db] [--batch 256 512 1024] [--threads 1]
+    python bench/train_throughput.py [--db data/stock_data.db] [--batch 256 512 1024] [--threads 1] [--compiled]
 
 Uses the store given by ``--db`` (default: data/stock_data.db when it exists, else the default
 100-ticker simulated market built in a temporary directory) and the ``train`` settings of
@@ -8,7 +8,8 @@ params.yaml. Each row runs in its own process (thread pools and peak RSS start c
 
 * **ceiling**: the same stacked network (``train.ensemble_size`` members), forward + backward +
   optimizer step with dropout, on random inputs already in memory, ``ceiling_rows`` rows a member
-  per step: no data pipeline, no validation, no early stopping. Member-samples per second.
+  per step: no data pipeline, no validation, no early stopping. Member-samples per second. With
+  ``--compiled``, also the same steps with ``torch.compile`` on every layer after the LSTM.
 * **training**: ``engine.fit_stack`` on the store's training split with that batch size, from
   start to the last member's stop (batch gathering, dropout masks, validation each epoch, rank IC,
   early stopping and best-weight copies included): member-samples trained per second of its wall
@@ -35,7 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, Background, machine, print_table  # noqa: E402
 
 
-def ceiling(params, temporal: int, static: int, rows: int, steps: int = 12) -> float:
+def ceiling(params, temporal: int, static: int, rows: int, steps: int = 12, compiled: bool = False) -> float:
+    """Member-samples/s of bare training steps; ``compiled``: with ``torch.compile`` on every layer after the
+    LSTM (inductor cannot compile the fused LSTM kernel itself: it fails in its lowering of mkldnn_rnn_layer)."""
     import torch
     from torch.nn import functional as F
 
@@ -52,21 +55,28 @@ def ceiling(params, temporal: int, static: int, rows: int, steps: int = 12) -> f
     target = torch.randn(members, rows)
     codes = torch.arange(rows) // 100  # with cross-section layers: dates of 100 stocks
 
+    def after_lstm(sequence, stat, masks):
+        return net.output(net.hidden(net.cross(net.summarise(sequence, masks), codes), stat, masks))
+
+    rest = torch.compile(after_lstm, dynamic=False) if compiled else after_lstm
+
     def step() -> None:
-        out = net(past, stat, streams.draw(config, rows, params.seq_len), codes)
+        masks = streams.draw(config, rows, params.seq_len)
+        out = rest(net.encode(past, masks), stat, masks)
         optimizer.zero_grad()
         F.huber_loss(out, target, delta=params.huber_delta, reduction="none").mean(1).sum().backward()
         clip_per_member(list(net.stacked), 1.0)
         optimizer.step()
 
     step()
+    step()  # a compiled graph is built on the first calls
     started = time.perf_counter()
     for _ in range(steps):
         step()
     return members * rows * steps / (time.perf_counter() - started)
 
 
-def worker(db: Path, threads: int, batch: int, ceiling_rows: int) -> dict:
+def worker(db: Path, threads: int, batch: int, ceiling_rows: int, compiled: bool) -> dict:
     import numpy as np
     import torch
 
@@ -81,6 +91,7 @@ def worker(db: Path, threads: int, batch: int, ceiling_rows: int) -> dict:
     prepared = prepare(load_panel(db), params)
     temporal, static = prepared.past.shape[-1], prepared.static.shape[-1]
     top = ceiling(params, temporal, static, ceiling_rows)
+    top_compiled = ceiling(params, temporal, static, ceiling_rows, compiled=True) if compiled else float("nan")
     members = list(range(params.ensemble_size))
     started = time.perf_counter()
     networks, summaries = fit_stack(prepared, params, members, torch.device("cpu"), verbose=False)
@@ -99,6 +110,7 @@ def worker(db: Path, threads: int, batch: int, ceiling_rows: int) -> dict:
         "batch": batch,
         "threads": torch.get_num_threads(),
         "ceiling": top,
+        "ceiling_compiled": top_compiled,
         "training": trained / fit_s,
         "fit_s": fit_s,
         "epochs": [s["epochs_run"] for s in summaries],
@@ -130,10 +142,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, nargs="+", default=[256, 512, 1024], help="train.batch_size values")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--ceiling-rows", type=int, default=1024, help="rows a member per step of the ceiling")
+    parser.add_argument(
+        "--compiled", action="store_true", help="also the ceiling with torch.compile after the LSTM (needs a C++ compiler)"
+    )
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker is not None:
-        print(json.dumps(worker(args.db, args.threads, args.worker, args.ceiling_rows)))
+        print(json.dumps(worker(args.db, args.threads, args.worker, args.ceiling_rows, args.compiled)))
         return
     db = args.db or (REPO / "data" / "stock_data.db")
     if not db.exists():
@@ -144,7 +159,7 @@ def main() -> None:
         with Background() as background:
             out = subprocess.run(
                 [sys.executable, __file__, "--worker", str(batch), "--db", str(db), "--threads", str(args.threads),
-                 "--ceiling-rows", str(args.ceiling_rows)],
+                 "--ceiling-rows", str(args.ceiling_rows)] + (["--compiled"] if args.compiled else []),
                 env=os.environ, capture_output=True, text=True, check=True,
             )  # fmt: skip
         last = json.loads(out.stdout.strip().splitlines()[-1])
@@ -163,15 +178,17 @@ def main() -> None:
                 f"{background.others_cores:.2f}",
             ]
         )
+        if args.compiled:
+            table[-1].insert(2, f"{last['ceiling_compiled']:,.0f}")
     print(
         f"{last['members']} members stacked, {last['train_rows']:,} training rows, {args.threads} thread(s); "
         f"ceiling: {args.ceiling_rows} rows a member per step; inference: dropout off / {last['mc_samples']} MC samples\n"
     )
-    print_table(
-        ["batch", "ceiling member-samples/s", "training member-samples/s", "of ceiling", "fit s", "epochs (members)",
-         "best val loss", "best val rank IC", "inference member-samples/s", "peak RSS", "other processes (cores)"],
-        table,
-    )  # fmt: skip
+    header = ["batch", "ceiling member-samples/s", "training member-samples/s", "of ceiling", "fit s", "epochs (members)",
+              "best val loss", "best val rank IC", "inference member-samples/s", "peak RSS", "other processes (cores)"]  # fmt: skip
+    if args.compiled:
+        header.insert(2, "ceiling, compiled after the LSTM")
+    print_table(header, table)
 
 
 if __name__ == "__main__":
